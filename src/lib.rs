@@ -1,0 +1,2 @@
+//! cronwheel: a cron-like scheduler daemon.
+pub mod wheel;
