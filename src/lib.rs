@@ -1,2 +1,29 @@
 //! cronwheel: a cron-like scheduler daemon.
+//!
+//! `config` reads the task file, `schedule` computes firing times, `wheel` keeps the
+//! timers; the `commands` are what the binary offers. [`run`] is the whole program
+//! behind the command line, callable from tests.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod schedule;
 pub mod wheel;
+
+pub use commands::Fatal;
+
+/// Runs one command line. `Ok` carries the exit code of a command that ran to its end.
+pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
+    use cli::Command;
+    match cli.command {
+        Command::Check { config, strict } => commands::check::run(&config.path, strict),
+        Command::List { config } => commands::list::run(&config.path),
+        Command::Next {
+            config,
+            count,
+            from,
+            tasks,
+        } => commands::next::run(&config.path, count as usize, from.as_deref(), &tasks),
+    }
+}

@@ -1,3 +1,16 @@
-fn main() {
-    println!("Hello, world!");
+//! The `cronwheel` binary: parse the command line, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cronwheel::cli::Cli::parse();
+    match cronwheel::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cronwheel: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

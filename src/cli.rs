@@ -1,0 +1,59 @@
+//! The command line, as clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A cron-like scheduler daemon: a YAML task file, a tickless timer wheel, hot reload.
+#[derive(Debug, Parser)]
+#[command(name = "cronwheel", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a task file: one line per problem, then a summary.
+    /// Exit 0 when valid, 1 when entries are invalid, 2 when the file cannot be read or parsed.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Treat any invalid entry as a failure of the whole file.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Show the tasks as a table: id, name, schedule, type, enabled, next run.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show the next firing times of each task (or of the tasks named).
+    Next {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many firings per task.
+        #[arg(short = 'n', default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        count: u32,
+        /// Count from this instant (RFC 3339, e.g. 2026-11-26T10:00:00Z) instead of now.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only these tasks.
+        #[arg(value_name = "TASK_ID")]
+        tasks: Vec<String>,
+    },
+}
+
+/// Where the task file is.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The task file (YAML, or JSON when it ends in .json).
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        env = "CRONWHEEL_CONFIG",
+        default_value = "/etc/cronwheel/tasks.yaml"
+    )]
+    pub path: PathBuf,
+}

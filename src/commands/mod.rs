@@ -1,0 +1,87 @@
+//! The subcommands, one file each, and what they share: loading the task file with the
+//! machine's time zone and user database, and printing aligned tables.
+
+pub mod check;
+pub mod list;
+pub mod next;
+mod table;
+
+use std::fmt;
+use std::path::Path;
+
+use crate::config::validate::Context;
+use crate::config::{self, FileError, Loaded, Zone};
+
+/// An error that ends a command: one line for stderr and the exit code.
+#[derive(Debug)]
+pub struct Fatal {
+    message: String,
+    code: u8,
+}
+
+impl Fatal {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Fatal {
+            message: message.into(),
+            code,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+impl From<FileError> for Fatal {
+    fn from(e: FileError) -> Self {
+        Fatal::new(e.exit_code(), e.to_string())
+    }
+}
+
+/// The machine's local time zone, for tasks that name none.
+pub fn system_zone() -> Zone {
+    let tz = jiff::tz::TimeZone::system();
+    let name = tz.iana_name().unwrap_or("local").to_owned();
+    Zone { name, tz }
+}
+
+/// Whether a user exists in the system's user database.
+pub fn user_exists(name: &str) -> bool {
+    matches!(nix::unistd::User::from_name(name), Ok(Some(_)))
+}
+
+/// Loads the task file with the machine's zone and user database.
+pub fn load(path: &Path) -> Result<Loaded, FileError> {
+    let ctx = Context {
+        system_zone: system_zone(),
+        user_exists: &user_exists,
+    };
+    config::load_file(path, &ctx)
+}
+
+/// Loads the task file for a command that shows tasks: invalid entries are reported
+/// on stderr, the valid ones are shown.
+pub fn load_reporting(path: &Path) -> Result<Loaded, Fatal> {
+    let loaded = load(path)?;
+    for e in &loaded.errors {
+        eprintln!("cronwheel: {e}");
+    }
+    Ok(loaded)
+}
+
+/// An instant in RFC 3339, in a task's zone: `2026-11-26T22:00:00+01:00`.
+pub fn rfc3339(z: &jiff::Zoned) -> String {
+    if z.subsec_nanosecond() == 0 {
+        z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    } else {
+        z.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+    }
+}

@@ -1,0 +1,582 @@
+//! Reading the task file: the only place that touches the file system.
+//!
+//! # Theory of operation
+//!
+//! A serde error stops a whole deserialization, yet one bad entry must not hide the
+//! others. So the file is read in passes over the original text:
+//!
+//! 1. The *header* pass reads the top level: a bare list (the seed's format), or a
+//!    mapping whose global keys and `defaults` are checked; `tasks` is only checked for
+//!    shape. An error here fails the file as a whole.
+//! 2. A *tasks* pass walks `tasks` from entry `start` on, skipping earlier entries with
+//!    `IgnoredAny`, deserializing and validating each entry inside the deserializer, so
+//!    that a rejected entry's error carries its line and column (for a check that spans
+//!    fields, the line where the entry starts). The first rejected entry ends the pass;
+//!    the next pass starts right after it, and on its way reads just the task_id of the
+//!    rejected entry so the error can name it.
+//!
+//! A file with E bad entries is parsed E + 2 times; a good file twice.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::Path;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_path_to_error::{Segment, Track};
+
+use crate::config::error::{FileError, FileErrorKind, Position, TaskError};
+use crate::config::schema::{RawDefaults, RawHeader, RawTask};
+use crate::config::validate::{self, Context};
+use crate::config::{Config, Task};
+
+/// Files larger than this are refused whole.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The syntax a file is read with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// `.json` files are JSON; everything else is YAML.
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// A file that could be used: its valid tasks, and the entries that were rejected.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub errors: Vec<TaskError>,
+    /// Hash of the file's bytes, to tell a real change from a touch.
+    pub content_hash: u64,
+}
+
+/// Reads and checks the task file at `path`.
+pub fn load_file(path: &Path, ctx: &Context) -> Result<Loaded, FileError> {
+    let label = path.display().to_string();
+    let text = read_text(path, &label)?;
+    parse_text(&label, &text, Format::of(path), ctx)
+}
+
+/// Reads a file as UTF-8 text with the size and type checks of a task file.
+pub fn read_text(path: &Path, label: &str) -> Result<String, FileError> {
+    let unreadable = |msg: String| FileError::new(label, FileErrorKind::Unreadable, msg);
+    let meta = std::fs::metadata(path)
+        .map_err(|e| unreadable(format!("cannot read: {}", io_message(&e))))?;
+    if meta.is_dir() {
+        return Err(unreadable("is a directory, not a task file".into()));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| unreadable(format!("cannot open: {}", io_message(&e))))?;
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
+    // Read one byte past the limit, so a file that grows while read is still caught.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(format!("cannot read: {}", io_message(&e))))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(unreadable(format!(
+            "larger than the 16 MiB limit ({} bytes)",
+            meta.len()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        unreadable(format!(
+            "not valid UTF-8 (first bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    // `Display` of an io::Error adds "(os error N)", which says nothing to an operator.
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// Parses and checks task-file text. `label` names the file in messages.
+pub fn parse_text(
+    label: &str,
+    text: &str,
+    format: Format,
+    ctx: &Context,
+) -> Result<Loaded, FileError> {
+    let content_hash = {
+        let mut h = DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    };
+    if text.trim().is_empty() {
+        return Err(FileError::new(
+            label,
+            FileErrorKind::Unreadable,
+            "file is empty",
+        ));
+    }
+    let file_err = |e: RawError, kind: FileErrorKind| FileError {
+        file: label.to_owned(),
+        position: e.position,
+        // A syntax error is about the text, not about a field.
+        message: if kind == FileErrorKind::Syntax {
+            e.message
+        } else {
+            e.located_message()
+        },
+        kind,
+    };
+    let header = match run_pass(text, format, HeaderSeed) {
+        Ok(h) => h,
+        Err(e) => {
+            // The YAML parser reports malformed text while values are being visited, so
+            // a failed header pass is told apart by a pass that only checks the syntax.
+            let syntax = match format {
+                Format::Yaml => run_pass(text, format, SyntaxSeed).err(),
+                Format::Json => None,
+            };
+            return Err(match syntax {
+                Some(s) => file_err(s, FileErrorKind::Syntax),
+                None if e.is_syntax && format == Format::Json => file_err(e, FileErrorKind::Syntax),
+                None => file_err(e, FileErrorKind::Invalid),
+            });
+        }
+    };
+    let (mut config, defaults, is_list) = match header {
+        Header::List => (validate::seed_header(), RawDefaults::default(), true),
+        Header::Map(raw) => {
+            let (config, defaults) = validate::header(*raw, ctx).map_err(|e| FileError {
+                file: label.to_owned(),
+                kind: FileErrorKind::Invalid,
+                position: None,
+                message: format!("field `{}`: {}", e.field, e.message),
+            })?;
+            (config, defaults, false)
+        }
+    };
+
+    let mut walk = Walk {
+        defaults: &defaults,
+        ctx,
+        is_list,
+        start: 0,
+        cursor: None,
+        probe: None,
+        probed_id: None,
+        failed_id: None,
+        failed_field: None,
+        tasks: Vec::new(),
+        seen: HashMap::new(),
+    };
+    let mut errors: Vec<TaskError> = Vec::new();
+    loop {
+        let outcome = run_pass(text, format, TopSeed(&mut walk));
+        // The id of the entry that failed in the previous pass, read on this pass's way.
+        if let (Some(last), Some(id)) = (errors.last_mut(), walk.probed_id.take()) {
+            last.task_id.get_or_insert(id);
+        }
+        let e = match outcome {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        let Some(index) = walk.cursor.take() else {
+            // Not inside an entry being checked: the file itself is broken.
+            return Err(file_err(e, FileErrorKind::Syntax));
+        };
+        let field = walk
+            .failed_field
+            .take()
+            .map(str::to_owned)
+            .or_else(|| e.field_below_entry());
+        errors.push(TaskError {
+            file: label.to_owned(),
+            position: e.position,
+            index,
+            task_id: walk.failed_id.take(),
+            field,
+            message: e.message,
+        });
+        walk.start = index + 1;
+        walk.probe = Some(index);
+    }
+    config.tasks = walk.tasks;
+    Ok(Loaded {
+        config,
+        errors,
+        content_hash,
+    })
+}
+
+/// A deserialization error, taken apart.
+struct RawError {
+    position: Option<Position>,
+    path: Vec<Segment>,
+    message: String,
+    is_syntax: bool,
+}
+
+impl RawError {
+    /// The path below `tasks[i]` (`cron`, `env.FOO`), when the error lies there.
+    fn field_below_entry(&self) -> Option<String> {
+        let mut segs = self.path.iter().peekable();
+        if matches!(segs.peek(), Some(Segment::Map { key }) if key == "tasks") {
+            segs.next();
+        }
+        if !matches!(segs.next(), Some(Segment::Seq { .. })) {
+            return None;
+        }
+        let rest: Vec<String> = segs
+            .filter_map(|s| match s {
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Seq { index } => Some(index.to_string()),
+                _ => None,
+            })
+            .collect();
+        (!rest.is_empty()).then(|| rest.join("."))
+    }
+
+    /// The message with the path in front, for errors outside task entries.
+    fn located_message(&self) -> String {
+        let path: Vec<String> = self
+            .path
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Seq { index } => Some(format!("[{index}]")),
+                _ => None,
+            })
+            .collect();
+        if path.is_empty() {
+            self.message.clone()
+        } else {
+            format!(
+                "field `{}`: {}",
+                path.join(".").replace(".[", "["),
+                self.message
+            )
+        }
+    }
+}
+
+/// Runs one deserialization pass over the text with path tracking.
+fn run_pass<S, T>(text: &str, format: Format, seed: S) -> Result<T, RawError>
+where
+    S: for<'de> DeserializeSeed<'de, Value = T>,
+{
+    let mut track = Track::new();
+    match format {
+        Format::Yaml => {
+            let de = serde_yaml::Deserializer::from_str(text);
+            let result = seed.deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+            result.map_err(|e| {
+                let path: Vec<Segment> = track.path().iter().cloned().collect();
+                let position = e.location().map(|l| Position {
+                    line: l.line(),
+                    column: l.column(),
+                });
+                // Errors from the YAML parser itself arise before any value is visited.
+                let is_syntax = path.is_empty();
+                RawError {
+                    position,
+                    message: strip_yaml_decorations(&e.to_string()),
+                    path,
+                    is_syntax,
+                }
+            })
+        }
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let result = seed
+                .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
+                .and_then(|v| de.end().map(|()| v));
+            result.map_err(|e| {
+                let path: Vec<Segment> = track.path().iter().cloned().collect();
+                RawError {
+                    position: (e.line() > 0).then(|| Position {
+                        line: e.line(),
+                        column: e.column(),
+                    }),
+                    message: strip_position_suffix(&e.to_string()),
+                    is_syntax: !e.is_data(),
+                    path,
+                }
+            })
+        }
+    }
+}
+
+/// Removes the first " at line N column M" of a message (the position is printed in
+/// front instead), and serde_yaml's own path prefix.
+fn strip_position_suffix(msg: &str) -> String {
+    let Some(at) = msg.find(" at line ") else {
+        return msg.to_owned();
+    };
+    let rest = &msg[at + " at line ".len()..];
+    let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n = digits(rest);
+    let after_line = &rest[n..];
+    let end = match after_line.strip_prefix(" column ") {
+        Some(col) => n + " column ".len() + digits(col),
+        None => n,
+    };
+    format!("{}{}", &msg[..at], &rest[end..])
+}
+
+fn strip_yaml_decorations(msg: &str) -> String {
+    let msg = strip_position_suffix(msg);
+    // serde_yaml prefixes "tasks[3].cron: "; the path is reported separately.
+    match msg.split_once(": ") {
+        Some((head, tail))
+            if !head.is_empty()
+                && !head.contains(' ')
+                && (head.contains('[') || head.contains('.')) =>
+        {
+            tail.to_owned()
+        }
+        _ => msg,
+    }
+}
+
+/// Walks the whole document, checking only that it is well-formed.
+struct SyntaxSeed;
+
+impl<'de> DeserializeSeed<'de> for SyntaxSeed {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        IgnoredAny::deserialize(d).map(drop)
+    }
+}
+
+/// What the header pass found.
+enum Header {
+    List,
+    Map(Box<RawHeader>),
+}
+
+struct HeaderSeed;
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed {
+    type Value = Header;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Header, D::Error> {
+        d.deserialize_any(HeaderSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed {
+    type Value = Header;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of tasks, or a mapping with a `tasks` list")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Header, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Header::List)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Header, A::Error> {
+        RawHeader::deserialize(MapAccessDeserializer::new(map)).map(|h| Header::Map(Box::new(h)))
+    }
+}
+
+/// State carried across the tasks passes.
+struct Walk<'a> {
+    defaults: &'a RawDefaults,
+    ctx: &'a Context<'a>,
+    is_list: bool,
+    /// Entries before this index were handled by earlier passes.
+    start: usize,
+    /// The entry being checked, while one is.
+    cursor: Option<usize>,
+    /// An entry rejected by the previous pass, whose task_id this pass reads.
+    probe: Option<usize>,
+    probed_id: Option<String>,
+    /// Set when validation (not serde) rejects an entry.
+    failed_id: Option<String>,
+    failed_field: Option<&'static str>,
+    tasks: Vec<Task>,
+    /// task_id to the index of its first definition.
+    seen: HashMap<String, usize>,
+}
+
+/// Finds the task list: the document itself, or the value of `tasks`.
+struct TopSeed<'w, 'a>(&'w mut Walk<'a>);
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.0.is_list {
+            d.deserialize_seq(TasksSeed(self.0))
+        } else {
+            d.deserialize_map(self)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping with a `tasks` list")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "tasks" {
+                map.next_value_seed(TasksSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TasksSeed<'w, 'a>(&'w mut Walk<'a>);
+
+impl<'de> DeserializeSeed<'de> for TasksSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TasksSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of tasks")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        let mut index = 0;
+        loop {
+            if index < walk.start {
+                let more = if walk.probe == Some(index) {
+                    seq.next_element_seed(IdProbe)?
+                        .map(|id| walk.probed_id = id)
+                } else {
+                    seq.next_element::<IgnoredAny>()?.map(drop)
+                };
+                if more.is_none() {
+                    return Ok(());
+                }
+            } else {
+                walk.cursor = Some(index);
+                if seq.next_element_seed(TaskSeed(&mut *walk))?.is_none() {
+                    walk.cursor = None;
+                    return Ok(());
+                }
+                walk.cursor = None;
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Reads and checks one entry.
+struct TaskSeed<'w, 'a>(&'w mut Walk<'a>);
+
+impl<'de> DeserializeSeed<'de> for TaskSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a task (a mapping with task_id, a schedule and entry_point)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        let raw = RawTask::deserialize(MapAccessDeserializer::new(map))?;
+        let id = raw.task_id.0.clone();
+        let index = walk.cursor.unwrap_or_default();
+        // Errors returned from here, inside the entry's map, are placed by the YAML
+        // deserializer at the line where the entry starts.
+        if let Some(first) = walk.seen.get(&id) {
+            walk.failed_id = Some(id.clone());
+            walk.failed_field = Some("task_id");
+            return Err(de::Error::custom(format!(
+                "duplicate task_id {id:?}: first defined by task #{}, which stands",
+                first + 1
+            )));
+        }
+        match validate::task(raw, walk.defaults, walk.ctx) {
+            Ok(task) => {
+                walk.seen.insert(id, index);
+                walk.tasks.push(task);
+                Ok(())
+            }
+            Err(e) => {
+                walk.failed_id = Some(id);
+                walk.failed_field = Some(e.field);
+                Err(de::Error::custom(e.message))
+            }
+        }
+    }
+}
+
+/// Reads just the task_id of an entry, accepting anything.
+struct IdProbe;
+
+impl<'de> DeserializeSeed<'de> for IdProbe {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(IdProbe)
+    }
+}
+
+impl<'de> Visitor<'de> for IdProbe {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("anything")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key_seed(IdProbe)? {
+            if key.as_deref() == Some("task_id") {
+                id = map.next_value_seed(IdProbe)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(id)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<String>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+}

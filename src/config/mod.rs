@@ -1,0 +1,135 @@
+//! The task file: its typed form, and how it is read and checked.
+//!
+//! Reading happens in two stages. `schema` mirrors the file exactly as serde sees it;
+//! `validate` turns one raw entry plus the `defaults` block into a [`Task`], collecting
+//! errors that name the field. `load` is the only part that touches the file system: it
+//! reads the file, walks the entries one by one so that a bad entry is reported at its
+//! own line while the good ones still load, and turns every failure into an
+//! [`error::TaskError`] or [`error::FileError`].
+
+pub mod error;
+pub mod load;
+pub mod schema;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{FileError, TaskError};
+pub use load::{load_file, parse_text, Format, Loaded};
+pub use schema::{CronExpr, CronKind, Overlap, TaskType, Zone};
+
+/// Worker limit when `max_concurrent` is not set.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 64;
+/// Shutdown wait when `shutdown_grace_seconds` is not set.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Delay between SIGTERM and SIGKILL when `kill_grace_seconds` is not set.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
+/// First retry delay when `retry_backoff_seconds` is not set.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(10);
+/// Runs kept per task when `history_limit` is not set.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 1000;
+
+/// A whole task file, every entry checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The valid tasks, in file order; ids are unique.
+    pub tasks: Vec<Task>,
+    pub max_concurrent: u32,
+    pub shutdown_grace: Duration,
+    pub shell: String,
+    pub python: String,
+    pub history_limit: u32,
+}
+
+/// When a task fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Every `every`, on a fixed grid.
+    Interval {
+        every: Duration,
+        /// As written: `60` (interval_seconds) or `1m` (interval).
+        source: String,
+    },
+    /// A calendar pattern in the task's time zone.
+    Cron(Box<croner::Cron>, String),
+    /// Once when the daemon starts.
+    Reboot,
+}
+
+impl Schedule {
+    /// The schedule as the operator wrote it.
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Interval { source, .. } => format!("every {source}"),
+            Schedule::Cron(_, source) => source.clone(),
+            Schedule::Reboot => "@reboot".to_owned(),
+        }
+    }
+}
+
+/// What a run executes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run by the configured shell with `-c`.
+    Shell(String),
+    /// argv, no shell; never empty.
+    Exec(Vec<String>),
+    /// Import `module` and call `function()`.
+    Python { module: String, function: String },
+}
+
+impl Command {
+    pub fn task_type(&self) -> TaskType {
+        match self {
+            Command::Shell(_) => TaskType::Shell,
+            Command::Exec(_) => TaskType::Exec,
+            Command::Python { .. } => TaskType::Python,
+        }
+    }
+}
+
+/// One valid task, defaults applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub name: Option<String>,
+    pub enabled: bool,
+    pub schedule: Schedule,
+    /// Zone for cron schedules and for displaying times.
+    pub zone: Zone,
+    pub command: Command,
+    /// None: no time limit.
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub overlap: Overlap,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// Zero: no jitter.
+    pub jitter: Duration,
+    pub priority: i32,
+    pub working_dir: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub catch_up: bool,
+}
+
+impl Task {
+    /// True when the way the task fires differs (what the reload diff re-plans).
+    pub fn schedule_differs(&self, other: &Task) -> bool {
+        self.schedule != other.schedule
+            || self.zone.name != other.zone.name
+            || self.jitter != other.jitter
+    }
+}
+
+impl std::fmt::Display for TaskType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TaskType::Shell => "shell",
+            TaskType::Exec => "exec",
+            TaskType::Python => "python",
+        })
+    }
+}
