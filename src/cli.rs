@@ -14,6 +14,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon in the foreground until SIGTERM or SIGINT.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Refuse to start when any task entry is invalid.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Run one task now, in the foreground, and exit with its exit code
+    /// (124 on timeout, 128+N when killed by signal N, 127 when it cannot start).
+    Exec {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The task to run (disabled tasks too).
+        #[arg(value_name = "TASK_ID")]
+        task: String,
+        #[command(flatten)]
+        log: LogArgs,
+    },
     /// Check a task file: one line per problem, then a summary.
     /// Exit 0 when valid, 1 when entries are invalid, 2 when the file cannot be read or parsed.
     Check {
@@ -56,4 +77,15 @@ pub struct ConfigArg {
         default_value = "/etc/cronwheel/tasks.yaml"
     )]
     pub path: PathBuf,
+}
+
+/// Logging options.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
+    /// Log level or filter (e.g. debug, or info,task=warn); overrides RUST_LOG.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }

@@ -8,7 +8,12 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod engine;
+pub mod exec;
+pub mod logging;
 pub mod schedule;
+pub mod signals;
+pub mod wallclock;
 pub mod wheel;
 
 pub use commands::Fatal;
@@ -17,6 +22,23 @@ pub use commands::Fatal;
 pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
     use cli::Command;
     match cli.command {
+        Command::Run {
+            config,
+            strict,
+            log,
+        } => {
+            logging::init(log.log_format, log.log_level.as_deref());
+            engine::run(&engine::Options {
+                config_path: &config.path,
+                strict,
+            })?;
+            Ok(0)
+        }
+        Command::Exec { config, task, log } => {
+            logging::init(log.log_format, log.log_level.as_deref());
+            let loaded = commands::load_reporting(&config.path)?;
+            engine::exec_once(&loaded.config, &task)
+        }
         Command::Check { config, strict } => commands::check::run(&config.path, strict),
         Command::List { config } => commands::list::run(&config.path),
         Command::Next {

@@ -1,0 +1,580 @@
+//! The scheduler's decisions, as a pure state machine: `(state, event, now) -> actions`.
+//!
+//! [`Core`] owns the task registry, the timer wheel and the queue of runs waiting for a
+//! worker. The main loop feeds it the time and what happened (a deadline passed, a run
+//! ended, the wall clock was set) and carries out the [`Action`]s it returns. It reads
+//! no clock and starts no process, so its tests drive it with a simulated clock.
+//!
+//! # Time
+//!
+//! The wheel runs on one timeline: microseconds of the monotonic clock since the
+//! engine started ([`Tick`]). Interval tasks live on a grid `phase + k·every` of that
+//! timeline, so run time and late wake-ups never shift them. Cron firings are wall-clock
+//! instants; each is placed on the timeline by its distance from the current wall time,
+//! and placed again when the wall clock is set ([`Core::clock_changed`]).
+//!
+//! # Invariants
+//!
+//! - An enabled, schedulable task has exactly one pending firing timer (`Entry::timer`).
+//! - `Entry::active` counts the task's runs that are running or waiting for a worker.
+//! - `busy <= max_concurrent`: a run is only started when a worker is free.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, Overlap, Schedule, Task};
+use crate::schedule;
+use crate::wheel::{Key, Wheel};
+
+/// A point on the engine's monotonic timeline, in microseconds.
+pub type Tick = u64;
+
+/// Microseconds per second.
+const SEC: u64 = 1_000_000;
+/// The longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// A backward wall-clock step longer than this re-plans cron tasks from the new time
+/// (as Vixie cron does); a shorter one waits, so no firing runs twice.
+const BIG_STEP_BACK: SignedDuration = SignedDuration::from_hours(3);
+
+/// The time as the core sees it: both clocks, read together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Tick,
+    pub wall: Timestamp,
+}
+
+impl Now {
+    /// The wall-clock instant of a tick, by its distance from now.
+    pub fn wall_at(&self, tick: Tick) -> Timestamp {
+        let delta = tick as i128 - self.mono as i128;
+        let d = SignedDuration::from_micros(delta.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+        self.wall.checked_add(d).unwrap_or(self.wall)
+    }
+
+    /// The tick of a wall-clock instant, rounded up so a firing is never early; an
+    /// instant in the past is now.
+    pub fn tick_at(&self, wall: Timestamp) -> Tick {
+        let nanos = wall.as_nanosecond() - self.wall.as_nanosecond();
+        if nanos <= 0 {
+            return self.mono;
+        }
+        let micros = (nanos as u128).div_ceil(1000).min(u64::MAX as u128) as u64;
+        self.mono.saturating_add(micros)
+    }
+}
+
+/// Identifies a run across the engine.
+pub type RunId = u64;
+
+/// What the main loop must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Hand this run to a free worker.
+    Start(StartRun),
+    /// Stop a running run: gracefully (SIGTERM, SIGKILL after the task's grace), or now.
+    Stop { run: RunId, kill_now: bool },
+}
+
+/// A run to start.
+#[derive(Clone, Debug)]
+pub struct StartRun {
+    pub run: RunId,
+    pub task: Arc<Task>,
+    /// 1 for the first attempt of a firing.
+    pub attempt: u32,
+    /// When the firing was due (before jitter), on the wall clock.
+    pub scheduled: Timestamp,
+}
+
+/// A timer on the wheel.
+#[derive(Clone, Debug)]
+enum Timer {
+    /// The task's next scheduled firing, due at `scheduled` (for cron tasks, the wall
+    /// instant; for interval tasks, derived from the tick).
+    Fire {
+        task: Arc<str>,
+        grid: Tick,
+        wall: Option<Timestamp>,
+    },
+    /// A retry of a failed run.
+    Retry {
+        task: Arc<str>,
+        attempt: u32,
+        scheduled: Timestamp,
+    },
+}
+
+/// A firing that waits: for a worker (in `ready`) or for the task's current run
+/// (overlap queue and replace).
+#[derive(Clone, Debug)]
+struct Pending {
+    attempt: u32,
+    scheduled: Timestamp,
+    due: Tick,
+}
+
+/// One task in the registry.
+struct Entry {
+    task: Arc<Task>,
+    /// The grid origin of an interval task.
+    phase: Tick,
+    /// The pending firing timer.
+    timer: Option<Key>,
+    /// For cron tasks: the wall instant the pending timer stands for.
+    next_wall: Option<Timestamp>,
+    /// Runs running or waiting for a worker.
+    active: u32,
+    /// The run to start when the current one ends (overlap queue or replace).
+    queued: Option<Pending>,
+    /// The last firing that ran, on the wall clock.
+    last_wall: Option<Timestamp>,
+}
+
+/// A run waiting for a worker; the heap pops the highest priority, then the earliest.
+#[derive(Debug)]
+struct Ready {
+    priority: i32,
+    due: Tick,
+    seq: u64,
+    task: Arc<str>,
+    pending: Pending,
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority
+            .cmp(&other.priority)
+            .then(other.due.cmp(&self.due))
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// A run in flight.
+#[derive(Debug)]
+struct Running {
+    task: Arc<str>,
+    attempt: u32,
+    scheduled: Timestamp,
+    stopping: bool,
+}
+
+/// The scheduler state machine. See the module docs.
+pub struct Core {
+    tasks: HashMap<Arc<str>, Entry>,
+    wheel: Wheel<Timer>,
+    ready: BinaryHeap<Ready>,
+    running: HashMap<RunId, Running>,
+    max_concurrent: usize,
+    next_run: RunId,
+    seq: u64,
+    rng: u64,
+    /// False once shutting down: timers are dropped and nothing new starts.
+    firing: bool,
+}
+
+impl Core {
+    /// A core for `config`, with every enabled task planned from `now`. With `boot`,
+    /// `@reboot` tasks are due at once.
+    pub fn new(config: &Config, now: Now, boot: bool, seed: u64) -> Core {
+        let mut core = Core {
+            tasks: HashMap::with_capacity(config.tasks.len()),
+            wheel: Wheel::new(now.mono),
+            ready: BinaryHeap::new(),
+            running: HashMap::new(),
+            max_concurrent: config.max_concurrent.max(1) as usize,
+            next_run: 1,
+            seq: 0,
+            rng: seed | 1,
+            firing: true,
+        };
+        for task in &config.tasks {
+            core.add(Arc::new(task.clone()), now, boot);
+        }
+        core
+    }
+
+    /// Adds a task and plans its first firing.
+    fn add(&mut self, task: Arc<Task>, now: Now, boot: bool) {
+        let id: Arc<str> = Arc::from(task.id.as_str());
+        let entry = Entry {
+            task,
+            phase: now.mono,
+            timer: None,
+            next_wall: None,
+            active: 0,
+            queued: None,
+            last_wall: None,
+        };
+        self.tasks.insert(id.clone(), entry);
+        self.plan(&id, now, boot);
+    }
+
+    /// Arms the task's next firing after `now` (or after its last grid point).
+    fn plan(&mut self, id: &Arc<str>, now: Now, boot: bool) {
+        let Some(entry) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if let Some(key) = entry.timer.take() {
+            self.wheel.cancel(key);
+        }
+        entry.next_wall = None;
+        if !entry.task.enabled || !self.firing {
+            return;
+        }
+        let task = entry.task.clone();
+        let (grid, wall) = match &task.schedule {
+            Schedule::Interval { every, .. } => {
+                let every = (every.as_micros() as u64).max(1);
+                (schedule::next_on_grid(entry.phase, every, now.mono), None)
+            }
+            Schedule::Cron(cron, _) => {
+                let after = entry.last_wall.map_or(now.wall, |l| l.max(now.wall));
+                match schedule::next_cron(cron, &task.zone, after) {
+                    Some(z) => (now.tick_at(z.timestamp()), Some(z.timestamp())),
+                    None => {
+                        warn!(task_id = %task.id, "cron schedule has no future firing; task will not run");
+                        return;
+                    }
+                }
+            }
+            Schedule::Reboot if boot => (now.mono, Some(now.wall)),
+            Schedule::Reboot => return,
+        };
+        let deadline = grid.saturating_add(self.jitter(&task));
+        let key = self.wheel.insert(
+            deadline,
+            Timer::Fire {
+                task: id.clone(),
+                grid,
+                wall,
+            },
+        );
+        if let Some(entry) = self.tasks.get_mut(id) {
+            entry.next_wall = wall;
+            entry.timer = Some(key);
+        }
+    }
+
+    fn jitter(&mut self, task: &Task) -> Tick {
+        let span = task.jitter.as_micros() as u64;
+        if span == 0 {
+            return 0;
+        }
+        // xorshift64: uniform enough to spread firings; no cryptographic need here.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % span
+    }
+
+    /// The earliest tick at which [`Core::advance`] has work, if any.
+    pub fn next_deadline(&self) -> Option<Tick> {
+        self.wheel.next_deadline()
+    }
+
+    /// Handles every timer due at `now`, then starts what the free workers allow.
+    pub fn advance(&mut self, now: Now) -> Vec<Action> {
+        let mut actions = Vec::new();
+        while let Some((_, deadline, timer)) = self.wheel.poll(now.mono) {
+            match timer {
+                Timer::Fire { task, grid, wall } => {
+                    self.fire(&task, grid, wall, deadline, now, &mut actions)
+                }
+                Timer::Retry {
+                    task,
+                    attempt,
+                    scheduled,
+                } => {
+                    let pending = Pending {
+                        attempt,
+                        scheduled,
+                        due: deadline,
+                    };
+                    self.admit(&task, pending, &mut actions);
+                }
+            }
+        }
+        self.dispatch(&mut actions);
+        actions
+    }
+
+    fn fire(
+        &mut self,
+        id: &Arc<str>,
+        grid: Tick,
+        wall: Option<Timestamp>,
+        deadline: Tick,
+        now: Now,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(entry) = self.tasks.get_mut(id) else {
+            return;
+        };
+        entry.timer = None;
+        let scheduled = wall.unwrap_or_else(|| now.wall_at(grid));
+        entry.last_wall = Some(scheduled);
+        if let Schedule::Interval { every, .. } = &entry.task.schedule {
+            let every = (every.as_micros() as u64).max(1);
+            let missed = now.mono.saturating_sub(grid) / every;
+            if missed > 0 {
+                info!(task_id = %id, missed, "firings missed while busy were coalesced into this one");
+            }
+        }
+        let pending = Pending {
+            attempt: 1,
+            scheduled,
+            due: deadline,
+        };
+        self.admit(id, pending, actions);
+        if !matches!(
+            self.tasks.get(id).map(|e| &e.task.schedule),
+            Some(Schedule::Reboot)
+        ) {
+            self.plan(id, now, false);
+        }
+    }
+
+    /// Applies the overlap policy to a firing (or retry) of a task.
+    fn admit(&mut self, id: &Arc<str>, pending: Pending, actions: &mut Vec<Action>) {
+        if !self.firing {
+            return;
+        }
+        let Some(entry) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if entry.active > 0 {
+            match entry.task.overlap {
+                Overlap::Skip => {
+                    info!(task_id = %id, "skipped: the previous run is still running (overlap: skip)");
+                    return;
+                }
+                Overlap::Queue => {
+                    if entry.queued.is_some() {
+                        info!(task_id = %id, "skipped: a run is already queued (overlap: queue)");
+                    } else {
+                        debug!(task_id = %id, "queued until the current run ends (overlap: queue)");
+                        entry.queued = Some(pending);
+                    }
+                    return;
+                }
+                Overlap::Replace => {
+                    entry.queued = Some(pending);
+                    for (run, r) in self.running.iter_mut() {
+                        if &r.task == id && !r.stopping {
+                            info!(task_id = %id, run_id = run, "stopping the current run (overlap: replace)");
+                            r.stopping = true;
+                            actions.push(Action::Stop {
+                                run: *run,
+                                kill_now: false,
+                            });
+                        }
+                    }
+                    // Runs of this task still waiting for a worker are replaced outright.
+                    let before = self.ready.len();
+                    self.ready.retain(|r| &r.task != id);
+                    let dropped = (before - self.ready.len()) as u32;
+                    entry.active -= dropped;
+                    if entry.active == 0 {
+                        let p = entry.queued.take().expect("queued was set above");
+                        self.enqueue(id, p);
+                    }
+                    return;
+                }
+                Overlap::Allow => {}
+            }
+        }
+        self.enqueue(id, pending);
+    }
+
+    fn enqueue(&mut self, id: &Arc<str>, pending: Pending) {
+        let Some(entry) = self.tasks.get_mut(id) else {
+            return;
+        };
+        entry.active += 1;
+        self.seq += 1;
+        self.ready.push(Ready {
+            priority: entry.task.priority,
+            due: pending.due,
+            seq: self.seq,
+            task: id.clone(),
+            pending,
+        });
+    }
+
+    /// Starts waiting runs while workers are free.
+    fn dispatch(&mut self, actions: &mut Vec<Action>) {
+        while self.running.len() < self.max_concurrent {
+            let Some(ready) = self.ready.pop() else { break };
+            let Some(entry) = self.tasks.get(&ready.task) else {
+                continue;
+            };
+            let run = self.next_run;
+            self.next_run += 1;
+            self.running.insert(
+                run,
+                Running {
+                    task: ready.task.clone(),
+                    attempt: ready.pending.attempt,
+                    scheduled: ready.pending.scheduled,
+                    stopping: false,
+                },
+            );
+            actions.push(Action::Start(StartRun {
+                run,
+                task: entry.task.clone(),
+                attempt: ready.pending.attempt,
+                scheduled: ready.pending.scheduled,
+            }));
+        }
+    }
+
+    /// A run ended: frees its worker, schedules a retry after a failure, starts a
+    /// queued run, and fills free workers.
+    pub fn finished(&mut self, run: RunId, success: bool, now: Now) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(r) = self.running.remove(&run) else {
+            return actions;
+        };
+        if let Some(entry) = self.tasks.get_mut(&r.task) {
+            entry.active = entry.active.saturating_sub(1);
+            let task = entry.task.clone();
+            if !success && !r.stopping && r.attempt <= task.retries && self.firing {
+                let delay = backoff(task.retry_backoff, r.attempt);
+                info!(task_id = %task.id, attempt = r.attempt + 1, delay_s = delay.as_secs(), "retry scheduled");
+                let due = now.mono.saturating_add(delay.as_micros() as u64);
+                self.wheel.insert(
+                    due,
+                    Timer::Retry {
+                        task: r.task.clone(),
+                        attempt: r.attempt + 1,
+                        scheduled: r.scheduled,
+                    },
+                );
+            }
+            if entry.active == 0 {
+                if let Some(p) = entry.queued.take() {
+                    if self.firing {
+                        self.enqueue(&r.task, p);
+                    }
+                }
+            }
+        }
+        self.dispatch(&mut actions);
+        actions
+    }
+
+    /// The wall clock was set: place every cron firing again by its wall instant.
+    pub fn clock_changed(&mut self, now: Now) {
+        let ids: Vec<Arc<str>> = self
+            .tasks
+            .iter()
+            .filter(|(_, e)| e.next_wall.is_some() && matches!(e.task.schedule, Schedule::Cron(..)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let Some(entry) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            let Some(wall) = entry.next_wall else {
+                continue;
+            };
+            let stepped_far_back = wall.duration_since(now.wall) > BIG_STEP_BACK;
+            if stepped_far_back {
+                entry.last_wall = None;
+                self.plan(&id, now, false);
+                continue;
+            }
+            if let Some(key) = entry.timer.take() {
+                self.wheel.cancel(key);
+            }
+            let grid = now.tick_at(wall);
+            let deadline = grid.saturating_add(self.jitter(&self.tasks[&id].task.clone()));
+            let entry = self.tasks.get_mut(&id).expect("looked up above");
+            entry.timer = Some(self.wheel.insert(
+                deadline,
+                Timer::Fire {
+                    task: id.clone(),
+                    grid,
+                    wall: Some(wall),
+                },
+            ));
+        }
+    }
+
+    /// Stops firing: drops every timer and every run not yet started.
+    pub fn stop_firing(&mut self) {
+        self.firing = false;
+        for entry in self.tasks.values_mut() {
+            if let Some(key) = entry.timer.take() {
+                self.wheel.cancel(key);
+            }
+            entry.queued = None;
+        }
+        while let Some(r) = self.ready.pop() {
+            if let Some(e) = self.tasks.get_mut(&r.task) {
+                e.active = e.active.saturating_sub(1);
+            }
+        }
+        // Retry timers are not tracked per task; poll them out of the wheel.
+        while self.wheel.poll(u64::MAX).is_some() {}
+    }
+
+    /// Stop actions for every run in flight.
+    pub fn stop_all(&mut self, kill_now: bool) -> Vec<Action> {
+        self.running
+            .iter_mut()
+            .filter(|(_, r)| kill_now || !r.stopping)
+            .map(|(run, r)| {
+                r.stopping = true;
+                Action::Stop {
+                    run: *run,
+                    kill_now,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs in flight.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Tasks in the registry.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The task of a run in flight.
+    pub fn task_of(&self, run: RunId) -> Option<&str> {
+        self.running.get(&run).map(|r| &*r.task)
+    }
+}
+
+/// The delay before retry `attempt + 1`: the base, doubled per attempt, at most 1 h.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// Whole seconds as ticks.
+pub fn secs(s: u64) -> Tick {
+    s * SEC
+}

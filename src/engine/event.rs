@@ -1,0 +1,30 @@
+//! Everything that can happen to the engine, as one type on one channel.
+
+use crate::engine::core::RunId;
+use crate::exec::Report;
+
+/// A signal the daemon acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sig {
+    Terminate,
+    Interrupt,
+    Hangup,
+}
+
+/// One thing that happened, sent by a worker, the signal thread or the clock watcher.
+#[derive(Debug)]
+pub enum Event {
+    /// A run's child is running as the leader of process group `pid`.
+    Started {
+        run: RunId,
+        pid: u32,
+    },
+    /// A run is over.
+    Finished {
+        run: RunId,
+        report: Report,
+    },
+    Signal(Sig),
+    /// The wall clock was set (NTP step, `date -s`, resume from suspend).
+    ClockChanged,
+}

@@ -1,0 +1,117 @@
+//! Running one task: spawning it in its own process group, streaming its output into
+//! the log, enforcing its timeout, stopping it on request, and reaping it.
+//!
+//! A run is supervised by the worker thread that spawned it, and only that thread
+//! signals or reaps its process group. That ordering is what makes signalling safe: the
+//! group leader is never reaped before the last signal to its group is sent, so the
+//! group id cannot have been reused by an unrelated process.
+//!
+//! `spawn` builds the command; `supervise` is the loop that waits on the child's pipes,
+//! its pidfd, the run's control pipe and its deadlines, all in one `poll`.
+
+mod output;
+mod spawn;
+mod supervise;
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Task;
+
+pub use spawn::Identity;
+pub use supervise::{execute, request_stop, StopMode};
+
+/// Everything a worker needs to run one task once.
+pub struct Job {
+    pub run_id: String,
+    pub task: Arc<Task>,
+    /// 1 for the first attempt, 2 for the first retry, and so on.
+    pub attempt: u32,
+    pub shell: Arc<str>,
+    pub python: Arc<str>,
+    /// Read end of the run's control pipe (see [`request_stop`]).
+    pub control: OwnedFd,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit status 0.
+    Success,
+    /// A non-zero exit status.
+    Failed(i32),
+    /// Ended by a signal it did not ask for (not our timeout).
+    Killed(i32),
+    /// Stopped because it ran past `timeout_seconds`.
+    Timeout,
+    /// Could not be started; the message says why.
+    SpawnError(String),
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success)
+    }
+
+    /// The short name used in logs and history.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed(_) => "failed",
+            Outcome::Killed(_) => "killed",
+            Outcome::Timeout => "timeout",
+            Outcome::SpawnError(_) => "spawn_error",
+        }
+    }
+
+    /// The exit code `cronwheel exec` returns for this outcome: the task's own, 124 on
+    /// timeout (as timeout(1)), 128 + signal when killed, 127 when it could not start.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failed(c) => (*c & 0xff) as u8,
+            Outcome::Killed(s) => (128 + *s).clamp(0, 255) as u8,
+            Outcome::Timeout => 124,
+            Outcome::SpawnError(_) => 127,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Success => f.write_str("success (exit 0)"),
+            Outcome::Failed(c) => write!(f, "failed (exit {c})"),
+            Outcome::Killed(s) => write!(f, "killed (signal {})", signal_name(*s)),
+            Outcome::Timeout => f.write_str("timeout"),
+            Outcome::SpawnError(m) => write!(f, "spawn_error ({m})"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned())
+}
+
+/// What a worker reports about a run.
+#[derive(Debug)]
+pub enum Progress {
+    /// The child is running as the leader of process group `pid`.
+    Started { pid: u32 },
+    /// The run is over and its process group has been dealt with.
+    Finished(Report),
+}
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub duration: Duration,
+    /// True when the run was stopped on request (replace, shutdown), not by itself.
+    pub stopped: bool,
+    /// The last bytes of its output, stdout and stderr interleaved as read.
+    pub output_tail: String,
+}
