@@ -149,12 +149,22 @@ pub fn parse_text(
             };
             return Err(match syntax {
                 Some(s) => file_err(s, FileErrorKind::Syntax),
-                None if e.is_syntax && format == Format::Json => file_err(e, FileErrorKind::Syntax),
+                // A document of the wrong shape (a scalar at the top) is a syntax error too.
+                None if e.path.is_empty() || (e.is_syntax && format == Format::Json) => {
+                    file_err(e, FileErrorKind::Syntax)
+                }
                 None => file_err(e, FileErrorKind::Invalid),
             });
         }
     };
     let (mut config, defaults, is_list) = match header {
+        Header::Empty => {
+            return Err(FileError::new(
+                label,
+                FileErrorKind::Unreadable,
+                "file is empty (it holds only comments)",
+            ))
+        }
         Header::List => (validate::seed_header(), RawDefaults::default(), true),
         Header::Map(raw) => {
             let (config, defaults) = validate::header(*raw, ctx).map_err(|e| FileError {
@@ -290,7 +300,7 @@ where
                 let is_syntax = path.is_empty();
                 RawError {
                     position,
-                    message: strip_yaml_decorations(&e.to_string()),
+                    message: strip_yaml_path(&strip_position_suffix(&e.to_string()), &path),
                     path,
                     is_syntax,
                 }
@@ -334,18 +344,37 @@ fn strip_position_suffix(msg: &str) -> String {
     format!("{}{}", &msg[..at], &rest[end..])
 }
 
-fn strip_yaml_decorations(msg: &str) -> String {
-    let msg = strip_position_suffix(msg);
-    // serde_yaml prefixes "tasks[3].cron: "; the path is reported separately.
-    match msg.split_once(": ") {
-        Some((head, tail))
-            if !head.is_empty()
-                && !head.contains(' ')
-                && (head.contains('[') || head.contains('.')) =>
-        {
-            tail.to_owned()
+/// Removes serde_yaml's own path prefix (`tasks[3].cron: `); the path is reported
+/// separately.
+fn strip_yaml_path(msg: &str, path: &[Segment]) -> String {
+    let mut p = String::new();
+    for seg in path {
+        match seg {
+            Segment::Map { key } => {
+                if !p.is_empty() {
+                    p.push('.');
+                }
+                p.push_str(key);
+            }
+            Segment::Seq { index } => p.push_str(&format!("[{index}]")),
+            _ => {}
         }
-        _ => msg,
+    }
+    // The error may come from a level above or below the tracked path; try each prefix.
+    let mut candidate = p.as_str();
+    loop {
+        if let Some(rest) = msg
+            .strip_prefix(candidate)
+            .and_then(|r| r.strip_prefix(": "))
+        {
+            if !candidate.is_empty() {
+                return rest.to_owned();
+            }
+        }
+        match candidate.rfind(['.', '[']) {
+            Some(i) if i > 0 => candidate = &candidate[..i],
+            _ => return msg.to_owned(),
+        }
     }
 }
 
@@ -361,6 +390,8 @@ impl<'de> DeserializeSeed<'de> for SyntaxSeed {
 
 /// What the header pass found.
 enum Header {
+    /// Only comments, or an explicit null.
+    Empty,
     List,
     Map(Box<RawHeader>),
 }
@@ -382,6 +413,12 @@ impl<'de> Visitor<'de> for HeaderSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Header, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Header::List)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Header, E> {
+        Ok(Header::Empty)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Header, E> {
+        Ok(Header::Empty)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Header, A::Error> {
         RawHeader::deserialize(MapAccessDeserializer::new(map)).map(|h| Header::Map(Box::new(h)))
@@ -528,7 +565,8 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
     }
 }
 
-/// Reads just the task_id of an entry, accepting anything.
+/// Reads just the task_id of an entry, accepting anything; an entry that is not a
+/// mapping has no id.
 struct IdProbe;
 
 impl<'de> DeserializeSeed<'de> for IdProbe {
@@ -545,9 +583,9 @@ impl<'de> Visitor<'de> for IdProbe {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
         let mut id = None;
-        while let Some(key) = map.next_key_seed(IdProbe)? {
-            if key.as_deref() == Some("task_id") {
-                id = map.next_value_seed(IdProbe)?;
+        while let Some(key) = map.next_key::<Scalar>()? {
+            if key.0.as_deref() == Some("task_id") {
+                id = map.next_value::<Scalar>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -558,8 +596,8 @@ impl<'de> Visitor<'de> for IdProbe {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(Some(v.to_owned()))
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<String>, E> {
+        Ok(None)
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
         Ok(None)
@@ -576,7 +614,46 @@ impl<'de> Visitor<'de> for IdProbe {
     fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
         Ok(None)
     }
-    fn visit_none<E: de::Error>(self) -> Result<Option<String>, E> {
-        Ok(None)
+}
+
+/// A key or value of any type; `Some` when it is a string.
+struct Scalar(Option<String>);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(Some(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }

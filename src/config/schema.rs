@@ -149,14 +149,50 @@ impl<'de> Deserialize<'de> for EntryPoint {
     }
 }
 
-/// Implements `Deserialize` through `TryFrom<$from>`, so a rejected value is reported
-/// at its own line and column with the message of the `TryFrom` error.
+/// Implements `Deserialize` through `TryFrom<String>` or `TryFrom<u32>`. The check runs
+/// inside the visitor, while the deserializer still stands on the value, so a rejected
+/// value is reported at its own line and column.
 macro_rules! checked {
-    ($ty:ty, $from:ty) => {
+    ($ty:ty, String) => {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = <$from>::deserialize(d)?;
-                <$ty>::try_from(raw).map_err(de::Error::custom)
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        <$ty>::try_from(v.to_owned()).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+    ($ty:ty, u32) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a whole number")
+                    }
+                    fn visit_u64<E: de::Error>(self, n: u64) -> Result<$ty, E> {
+                        let n = u32::try_from(n).map_err(|_| {
+                            E::custom(format!("must be at most {}, got {n}", u32::MAX))
+                        })?;
+                        <$ty>::try_from(n).map_err(E::custom)
+                    }
+                    fn visit_i64<E: de::Error>(self, n: i64) -> Result<$ty, E> {
+                        match u64::try_from(n) {
+                            Ok(n) => self.visit_u64(n),
+                            Err(_) => Err(E::custom(format!("must not be negative, got {n}"))),
+                        }
+                    }
+                }
+                d.deserialize_any(V)
             }
         }
     };
@@ -210,7 +246,7 @@ impl<'de, const MIN: u64> Deserialize<'de> for Seconds<MIN> {
                 }
             }
         }
-        d.deserialize_u64(SecondsVisitor::<MIN>)
+        d.deserialize_any(SecondsVisitor::<MIN>)
     }
 }
 

