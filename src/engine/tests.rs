@@ -24,6 +24,8 @@ pub struct Sim {
     pub now: Now,
     pub started: Vec<(u64, StartRun)>,
     pub stops: Vec<(RunId, bool)>,
+    /// End every run successfully as soon as it starts.
+    pub auto_finish: bool,
 }
 
 impl Sim {
@@ -38,12 +40,19 @@ impl Sim {
             now,
             started: Vec::new(),
             stops: Vec::new(),
+            auto_finish: false,
         }
     }
 
     fn take(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
+                Action::Start(s) if self.auto_finish => {
+                    let run = s.run;
+                    self.started.push((self.now.mono, s));
+                    let more = self.core.finished(run, true, self.now);
+                    self.take(more);
+                }
                 Action::Start(s) => self.started.push((self.now.mono, s)),
                 Action::Stop { run, kill_now } => self.stops.push((run, kill_now)),
             }
@@ -125,4 +134,244 @@ fn retries_back_off_exponentially_from_the_failure() {
     sim.finish(run, false);
     sim.run_until(3700 * S);
     assert_eq!(sim.started.len(), 4);
+}
+
+fn finish_all(sim: &mut Sim, id: &str, success: bool) {
+    let runs: Vec<RunId> = sim
+        .started
+        .iter()
+        .filter(|(_, s)| s.task.id == id)
+        .map(|(_, s)| s.run)
+        .collect();
+    for run in runs {
+        sim.finish(run, success);
+    }
+}
+
+#[test]
+fn overlap_skip_drops_firings_while_running() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: t, interval_seconds: 1, entry_point: x}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(4 * S);
+    // The first run never ends: the firings at 2, 3 and 4 s are skipped.
+    assert_eq!(sim.starts_of("t"), [S]);
+    let first = sim.started[0].1.run;
+    sim.finish(first, true);
+    sim.run_until(5 * S);
+    assert_eq!(sim.starts_of("t"), [S, 5 * S]);
+}
+
+#[test]
+fn overlap_queue_keeps_one_pending_run() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: t, interval_seconds: 1, entry_point: x, overlap: queue}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(4 * S + 500_000);
+    assert_eq!(sim.starts_of("t"), [S]);
+    let first = sim.started[0].1.run;
+    sim.finish(first, true);
+    // One queued run starts at once; the others were coalesced into it.
+    assert_eq!(sim.starts_of("t"), [S, 4 * S + 500_000]);
+    let second = sim.started[1].1.run;
+    sim.finish(second, true);
+    assert_eq!(sim.started.len(), 2);
+    sim.run_until(5 * S);
+    assert_eq!(sim.starts_of("t"), [S, 4 * S + 500_000, 5 * S]);
+}
+
+#[test]
+fn overlap_allow_runs_side_by_side() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: t, interval_seconds: 1, entry_point: x, overlap: allow}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(3 * S);
+    assert_eq!(sim.starts_of("t"), [S, 2 * S, 3 * S]);
+    assert_eq!(sim.core.running(), 3);
+}
+
+#[test]
+fn overlap_replace_stops_the_old_run_then_starts_the_new_one() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: t, interval_seconds: 10, entry_point: x, overlap: replace}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(20 * S);
+    let first = sim.started[0].1.run;
+    assert_eq!(sim.stops, [(first, false)]);
+    assert_eq!(
+        sim.starts_of("t"),
+        [10 * S],
+        "the new run waits for the old one to end"
+    );
+    sim.now.mono += 3 * S;
+    sim.finish(first, false);
+    assert_eq!(sim.starts_of("t"), [10 * S, 23 * S]);
+    // A stopped run is not retried, even with retries set: it did not fail by itself.
+    assert_eq!(sim.core.running(), 1);
+}
+
+#[test]
+fn busy_workers_start_higher_priority_first_then_earlier() {
+    let mut sim = Sim::new(
+        "max_concurrent: 1\ntasks:\n\
+         - {task_id: low, interval_seconds: 10, entry_point: x, priority: 1}\n\
+         - {task_id: high, interval_seconds: 10, entry_point: x, priority: 9}\n\
+         - {task_id: mid, interval_seconds: 10, entry_point: x, priority: 5}\n\
+         - {task_id: mid2, interval_seconds: 10, entry_point: x, priority: 5}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(10 * S);
+    let order =
+        |sim: &Sim| -> Vec<String> { sim.started.iter().map(|(_, s)| s.task.id.clone()).collect() };
+    assert_eq!(order(&sim), ["high"]);
+    for _ in 0..3 {
+        let run = sim.started.last().expect("one running").1.run;
+        sim.finish(run, true);
+    }
+    assert_eq!(order(&sim), ["high", "mid", "mid2", "low"]);
+}
+
+#[test]
+fn interval_grid_survives_late_wakeups_and_coalesces_missed_firings() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: t, interval_seconds: 1, entry_point: x, overlap: allow}\n",
+        "2026-01-01T00:00:00Z",
+    );
+    sim.run_until(S);
+    // The loop wakes 3.7 s late (machine suspended or overloaded): one run, not three.
+    sim.now.mono = 4 * S + 700_000;
+    let actions = sim.core.advance(sim.now);
+    assert_eq!(actions.len(), 1);
+    sim.started.clear();
+    sim.run_until(7 * S);
+    assert_eq!(
+        sim.starts_of("t"),
+        [5 * S, 6 * S, 7 * S],
+        "still on the original grid"
+    );
+}
+
+#[test]
+fn cron_follows_the_wall_clock_through_a_step() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: c, cron: '0 * * * *', entry_point: x, overlap: allow}\n",
+        "2026-01-01T00:30:00Z",
+    );
+    sim.run_until(1800 * S);
+    assert_eq!(sim.starts_of("c"), [1800 * S], "01:00");
+    // At 01:10 (mono 2400 s) the wall clock is stepped 20 minutes forward, to 01:30:
+    // 02:00 is now 30 minutes of monotonic time away, not 50.
+    sim.run_until(2400 * S);
+    sim.now.wall += jiff::SignedDuration::from_mins(20);
+    sim.core.clock_changed(sim.now);
+    sim.run_until(4200 * S);
+    assert_eq!(sim.starts_of("c"), [1800 * S, 4200 * S]);
+}
+
+#[test]
+fn a_small_backward_step_does_not_repeat_a_firing() {
+    let mut sim = Sim::new(
+        "tasks:\n- {task_id: c, cron: '0 * * * *', entry_point: x, overlap: allow}\n",
+        "2026-01-01T00:30:00Z",
+    );
+    sim.run_until(1800 * S + 60 * S);
+    assert_eq!(sim.starts_of("c"), [1800 * S]);
+    // 01:01 -> stepped back to 00:56: 01:00 already ran and does not run again.
+    sim.now.wall -= jiff::SignedDuration::from_mins(5);
+    sim.core.clock_changed(sim.now);
+    sim.run_until(1860 * S + 3900 * S);
+    assert_eq!(
+        sim.starts_of("c"),
+        [1800 * S, 1860 * S + 3840 * S],
+        "next is 02:00 on the new clock"
+    );
+}
+
+/// Drives 10,000 tasks (intervals and cron patterns in several zones) through a
+/// simulated year and checks every firing against the schedule functions.
+#[test]
+fn ten_thousand_tasks_through_a_simulated_year() {
+    use crate::config::Schedule;
+    use crate::schedule;
+
+    let crons = [
+        "0 3 * * *",
+        "30 2 * * 0",
+        "0 0 1 * *",
+        "15 */6 * * *",
+        "0 12 29 2 *",
+        "45 1 * * 1-5",
+    ];
+    let zones = [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+    ];
+    let mut yaml = String::from("tasks:\n");
+    for i in 0..10_000 {
+        if i % 2 == 0 {
+            let every = 3600 * (1 + i % 97) + i % 61;
+            yaml.push_str(&format!(
+                "- {{task_id: i{i}, interval_seconds: {every}, entry_point: x, overlap: allow}}\n"
+            ));
+        } else {
+            let (c, z) = (crons[i % crons.len()], zones[i % zones.len()]);
+            yaml.push_str(&format!(
+                "- {{task_id: c{i}, cron: '{c}', timezone: {z}, entry_point: x, overlap: allow}}\n"
+            ));
+        }
+    }
+    let start = "2026-01-01T00:00:00Z";
+    let mut sim = Sim::new(&yaml, start);
+    sim.auto_finish = true;
+    let year = 365 * 24 * 3600 * S;
+    sim.run_until(year);
+    let t0: Timestamp = start.parse().expect("valid instant");
+
+    let mut by_task: std::collections::HashMap<&str, Vec<(u64, Timestamp)>> =
+        std::collections::HashMap::new();
+    for (tick, s) in &sim.started {
+        by_task
+            .entry(s.task.id.as_str())
+            .or_default()
+            .push((*tick, s.scheduled));
+    }
+    let cfg = config(&yaml);
+    let mut total = 0;
+    for task in &cfg.tasks {
+        let got = by_task.get(task.id.as_str()).cloned().unwrap_or_default();
+        let expected: Vec<u64> = match &task.schedule {
+            Schedule::Interval { every, .. } => {
+                let e = every.as_micros() as u64;
+                (1..).map(|k| k * e).take_while(|&t| t <= year).collect()
+            }
+            Schedule::Cron(..) => {
+                let end = t0 + jiff::SignedDuration::from_micros(year as i64);
+                schedule::upcoming(&task.schedule, &task.zone, t0, 2000)
+                    .into_iter()
+                    .map(|z| z.timestamp())
+                    .take_while(|t| *t <= end)
+                    .map(|t| (t.as_microsecond() - t0.as_microsecond()) as u64)
+                    .collect()
+            }
+            Schedule::Reboot => Vec::new(),
+        };
+        let ticks: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(ticks, expected, "task {}", task.id);
+        for (tick, scheduled) in &got {
+            assert_eq!(
+                scheduled.as_microsecond() - t0.as_microsecond(),
+                *tick as i64,
+                "task {}",
+                task.id
+            );
+        }
+        total += ticks.len();
+    }
+    assert!(total > 100_000, "a meaningful number of firings: {total}");
 }
