@@ -136,18 +136,6 @@ fn retries_back_off_exponentially_from_the_failure() {
     assert_eq!(sim.started.len(), 4);
 }
 
-fn finish_all(sim: &mut Sim, id: &str, success: bool) {
-    let runs: Vec<RunId> = sim
-        .started
-        .iter()
-        .filter(|(_, s)| s.task.id == id)
-        .map(|(_, s)| s.run)
-        .collect();
-    for run in runs {
-        sim.finish(run, success);
-    }
-}
-
 #[test]
 fn overlap_skip_drops_firings_while_running() {
     let mut sim = Sim::new(
