@@ -21,6 +21,9 @@ pub enum Command {
         /// Refuse to start when any task entry is invalid.
         #[arg(long)]
         strict: bool,
+        /// Do not watch the task file; reload only on SIGHUP.
+        #[arg(long)]
+        no_watch: bool,
         #[command(flatten)]
         log: LogArgs,
     },

@@ -11,7 +11,9 @@ pub mod config;
 pub mod engine;
 pub mod exec;
 pub mod logging;
+pub mod reload;
 pub mod schedule;
+pub mod sdnotify;
 pub mod signals;
 pub mod wallclock;
 pub mod wheel;
@@ -25,18 +27,23 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
         Command::Run {
             config,
             strict,
+            no_watch,
             log,
         } => {
             logging::init(log.log_format, log.log_level.as_deref());
             engine::run(&engine::Options {
                 config_path: &config.path,
                 strict,
+                watch: !no_watch,
             })?;
             Ok(0)
         }
         Command::Exec { config, task, log } => {
             logging::init(log.log_format, log.log_level.as_deref());
-            let loaded = commands::load_reporting(&config.path)?;
+            let loaded = commands::load_checked(&config.path)?;
+            for e in &loaded.errors {
+                tracing::error!("{e}");
+            }
             engine::exec_once(&loaded.config, &task)
         }
         Command::Check { config, strict } => commands::check::run(&config.path, strict),

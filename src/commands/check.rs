@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use crate::commands::{load, Fatal};
+use crate::commands::{load_checked, Fatal};
 
 /// Prints each problem on stderr and a summary on stdout. Exit 0 valid, 1 invalid
 /// entries (or invalid global keys), 2 unreadable or unparseable.
 pub fn run(path: &Path, strict: bool) -> Result<u8, Fatal> {
-    let loaded = load(path)?;
+    let loaded = load_checked(path)?;
     for e in &loaded.errors {
         eprintln!("cronwheel: {e}");
     }

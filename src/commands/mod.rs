@@ -67,6 +67,15 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     config::load_file(path, &ctx)
 }
 
+/// Loads the task file as the daemon does: when running as root, a file that others
+/// could change is refused first.
+pub fn load_checked(path: &Path) -> Result<Loaded, FileError> {
+    if nix::unistd::Uid::effective().is_root() {
+        config::load::check_ownership(path)?;
+    }
+    load(path)
+}
+
 /// Loads the task file for a command that shows tasks: invalid entries are reported
 /// on stderr, the valid ones are shown.
 pub fn load_reporting(path: &Path) -> Result<Loaded, Fatal> {

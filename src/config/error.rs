@@ -22,6 +22,9 @@ pub enum FileErrorKind {
     Syntax,
     /// It parses, but a top-level key or the `defaults` block is invalid.
     Invalid,
+    /// The daemon runs as root and the file, or its directory, could be changed by
+    /// someone else.
+    Unsafe,
 }
 
 /// The file cannot be used at all.
@@ -44,10 +47,10 @@ impl FileError {
     }
 
     /// The exit code of `cronwheel check` for this failure: 2 when the file cannot be
-    /// read or parsed, 1 when it parses but is invalid.
+    /// read, parsed or trusted, 1 when it parses but is invalid.
     pub fn exit_code(&self) -> u8 {
         match self.kind {
-            FileErrorKind::Unreadable | FileErrorKind::Syntax => 2,
+            FileErrorKind::Unreadable | FileErrorKind::Syntax | FileErrorKind::Unsafe => 2,
             FileErrorKind::Invalid => 1,
         }
     }

@@ -99,6 +99,40 @@ pub fn read_text(path: &Path, label: &str) -> Result<String, FileError> {
     })
 }
 
+/// The rule cron and sshd's StrictModes apply when the daemon runs as root: the task
+/// file and the directory holding it must be owned by root and not writable by group
+/// or others, since whoever can change the file runs commands as root.
+pub fn check_ownership(path: &Path) -> Result<(), FileError> {
+    use std::os::unix::fs::MetadataExt;
+    let label = path.display().to_string();
+    // A missing file is reported by the read that follows.
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return Ok(());
+    };
+    let dir = real.parent().unwrap_or(Path::new("/")).to_path_buf();
+    for (what, p) in [("the task file", &real), ("its directory", &dir)] {
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        let unsafe_err = |why: String| FileError::new(&label, FileErrorKind::Unsafe, why);
+        if meta.uid() != 0 {
+            return Err(unsafe_err(format!(
+                "refused: {what} {} is owned by uid {}, not root, and the daemon runs as root",
+                p.display(),
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(unsafe_err(format!(
+                "refused: {what} {} is writable by group or others (mode {:o}) and the daemon runs as root; run chmod go-w",
+                p.display(),
+                meta.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn io_message(e: &std::io::Error) -> String {
     // `Display` of an io::Error adds "(os error N)", which says nothing to an operator.
     let s = e.to_string();

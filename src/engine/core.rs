@@ -27,6 +27,7 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Overlap, Schedule, Task};
+use crate::reload::diff::Plan;
 use crate::schedule;
 use crate::wheel::{Key, Wheel};
 
@@ -186,6 +187,8 @@ pub struct Core {
     rng: u64,
     /// False once shutting down: timers are dropped and nothing new starts.
     firing: bool,
+    /// Prefix of run ids: the wall-clock second the core started.
+    run_prefix: i64,
 }
 
 impl Core {
@@ -202,6 +205,7 @@ impl Core {
             seq: 0,
             rng: seed | 1,
             firing: true,
+            run_prefix: now.wall.as_second(),
         };
         for task in &config.tasks {
             core.add(Arc::new(task.clone()), now, boot);
@@ -377,7 +381,8 @@ impl Core {
                     entry.queued = Some(pending);
                     for (run, r) in self.running.iter_mut() {
                         if &r.task == id && !r.stopping {
-                            info!(task_id = %id, run_id = run, "stopping the current run (overlap: replace)");
+                            let run_id = format!("{}-{run}", self.run_prefix);
+                            info!(task_id = %id, run_id, "stopping the current run (overlap: replace)");
                             r.stopping = true;
                             actions.push(Action::Stop {
                                 run: *run,
@@ -548,6 +553,57 @@ impl Core {
                 }
             })
             .collect()
+    }
+
+    /// The tasks in the registry.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values().map(|e| &*e.task)
+    }
+
+    /// Applies a reload. Unchanged and updated tasks keep their timers; replanned ones
+    /// start a new grid from `now`; removed ones lose their timer and pending runs while
+    /// a run in flight finishes normally.
+    pub fn apply(&mut self, plan: &Plan, max_concurrent: u32, now: Now) {
+        self.max_concurrent = max_concurrent.max(1) as usize;
+        for id in &plan.removed {
+            if let Some(entry) = self.tasks.remove(id.as_str()) {
+                if let Some(key) = entry.timer {
+                    self.wheel.cancel(key);
+                }
+            }
+        }
+        let removed: Vec<&str> = plan.removed.iter().map(String::as_str).collect();
+        self.ready.retain(|r| !removed.contains(&&*r.task));
+        for task in &plan.updated {
+            if let Some(entry) = self.tasks.get_mut(task.id.as_str()) {
+                entry.task = Arc::new(task.clone());
+            }
+        }
+        for task in &plan.replanned {
+            let id: Arc<str> = Arc::from(task.id.as_str());
+            if let Some(entry) = self.tasks.get_mut(&id) {
+                entry.task = Arc::new(task.clone());
+                entry.phase = now.mono;
+                entry.last_wall = None;
+                if !task.enabled {
+                    entry.queued = None;
+                }
+            }
+            self.plan(&id, now, false);
+        }
+        for task in &plan.added {
+            self.add(Arc::new(task.clone()), now, false);
+        }
+    }
+
+    /// The run id that runs, logs and history show: `<start second>-<counter>`.
+    pub fn run_name(&self, run: RunId) -> String {
+        format!("{}-{run}", self.run_prefix)
+    }
+
+    /// The worker limit.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
     }
 
     /// Runs in flight.

@@ -27,4 +27,6 @@ pub enum Event {
     Signal(Sig),
     /// The wall clock was set (NTP step, `date -s`, resume from suspend).
     ClockChanged,
+    /// Something happened to the task file or its directory.
+    FileChanged,
 }

@@ -10,7 +10,7 @@ pub mod core;
 pub mod event;
 mod pool;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -26,11 +26,15 @@ use crate::engine::core::{Action, Core, Now, RunId};
 use crate::engine::event::{Event, Sig};
 use crate::engine::pool::Pool;
 use crate::exec::{request_stop, Job, StopMode};
+use crate::reload::diff::diff;
+use crate::sdnotify;
 
 /// How the daemon was asked to run.
 pub struct Options<'a> {
     pub config_path: &'a Path,
     pub strict: bool,
+    /// Watch the task file for changes (SIGHUP reloads either way).
+    pub watch: bool,
 }
 
 /// Reads both clocks against the engine's origin.
@@ -49,9 +53,9 @@ impl Clock {
         }
     }
 
-    /// How long to wait from `now` until `tick`.
-    fn until(&self, now: Now, tick: u64) -> Duration {
-        Duration::from_micros(tick.saturating_sub(now.mono))
+    /// The instant of a tick.
+    fn instant(&self, tick: u64) -> Instant {
+        self.origin + Duration::from_micros(tick)
     }
 }
 
@@ -66,9 +70,19 @@ enum Shutdown {
     Terminating,
 }
 
+/// A burst of file events within this long is one reload.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// What asked for a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    Signal,
+    File,
+}
+
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(opts: &Options) -> Result<(), Fatal> {
-    let loaded = crate::commands::load(opts.config_path)?;
+    let loaded = crate::commands::load_checked(opts.config_path)?;
     for e in &loaded.errors {
         error!("{e}");
     }
@@ -83,6 +97,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         ));
     }
     let config = loaded.config;
+    let mut content_hash = loaded.content_hash;
 
     let (tx, rx) = mpsc::channel::<Event>();
     crate::signals::forward(tx.clone())
@@ -90,6 +105,17 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     if let Err(e) = crate::wallclock::watch(tx.clone()) {
         warn!(error = %e, "cannot watch for wall-clock changes; cron tasks will not re-plan after a clock step");
     }
+    let _watch = if opts.watch {
+        match crate::reload::watch::start(opts.config_path, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(error = %e, "file watching is off; SIGHUP still reloads");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let clock = Clock {
         origin: clock::mono_now(),
@@ -100,7 +126,6 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let mut daemon = Daemon {
         pool: Pool::new(tx.clone()),
         controls: HashMap::new(),
-        boot_id: start.wall.as_second(),
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
     };
@@ -108,12 +133,17 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     info!(
         tasks = core.task_count(),
         enabled = config.tasks.iter().filter(|t| t.enabled).count(),
+        invalid = loaded.errors.len(),
         file = %opts.config_path.display(),
         "cronwheel started"
     );
+    sdnotify::ready(&status(&core, start));
+    let watchdog = sdnotify::watchdog_interval();
+    let mut watchdog_at = watchdog.map(|w| Instant::now() + w);
 
-    let grace = config.shutdown_grace;
+    let mut grace = config.shutdown_grace;
     let mut shutdown = Shutdown::Running;
+    let mut reload_at: Option<Instant> = None;
     loop {
         let now = clock.now();
         let actions = core.advance(now);
@@ -123,12 +153,21 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
             info!("all runs ended; exiting");
             return Ok(());
         }
-        let deadline = match shutdown {
-            Shutdown::Draining { until } => Some(until.saturating_duration_since(Instant::now())),
-            _ => core.next_deadline().map(|t| clock.until(now, t)),
-        };
-        let event = match deadline {
-            Some(d) => match rx.recv_timeout(d) {
+        // The earliest of: the next timer, the end of the shutdown grace, a debounced
+        // reload, the watchdog ping. None of them: sleep until an event.
+        let wake = [
+            match shutdown {
+                Shutdown::Draining { until } => Some(until),
+                _ => core.next_deadline().map(|t| clock.instant(t)),
+            },
+            reload_at,
+            watchdog_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let event = match wake {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(ev) => Some(ev),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -138,8 +177,9 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
                 Err(_) => return Ok(()),
             },
         };
+        let instant = Instant::now();
         if let Shutdown::Draining { until } = shutdown {
-            if Instant::now() >= until {
+            if instant >= until {
                 warn!(
                     running = core.running(),
                     "shutdown grace over: stopping the runs still going"
@@ -148,10 +188,30 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
                 shutdown = Shutdown::Terminating;
             }
         }
+        if let (Some(at), Some(every)) = (watchdog_at, watchdog) {
+            if instant >= at {
+                sdnotify::watchdog(&status(&core, clock.now()));
+                watchdog_at = Some(instant + every);
+            }
+        }
+        if reload_at.is_some_and(|at| instant >= at) {
+            reload_at = None;
+            if matches!(shutdown, Shutdown::Running) {
+                reload(
+                    opts.config_path,
+                    Trigger::File,
+                    &mut core,
+                    &mut daemon,
+                    &mut content_hash,
+                    &mut grace,
+                    &clock,
+                );
+            }
+        }
         let Some(event) = event else { continue };
         match event {
             Event::Started { run, pid } => {
-                tracing::debug!(run_id = run, pid, "run started");
+                tracing::debug!(run_id = %core.run_name(run), pid, "run started");
             }
             Event::Finished { run, report } => {
                 daemon.controls.remove(&run);
@@ -163,42 +223,141 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
                 info!("the wall clock was set; re-planning cron tasks");
                 core.clock_changed(clock.now());
             }
-            Event::Signal(Sig::Hangup) => {
-                warn!("SIGHUP received; this build reloads the task file only on restart");
+            Event::FileChanged => {
+                reload_at = Some(Instant::now() + DEBOUNCE);
             }
-            Event::Signal(sig @ (Sig::Terminate | Sig::Interrupt)) => match shutdown {
-                Shutdown::Running => {
-                    core.stop_firing();
-                    info!(signal = ?sig, running = core.running(), grace_s = grace.as_secs(), "shutting down: no new runs; waiting for the running ones");
-                    shutdown = Shutdown::Draining {
-                        until: Instant::now() + grace,
-                    };
-                }
-                Shutdown::Draining { .. } => {
-                    info!(
-                        running = core.running(),
-                        "second signal: stopping the running runs now"
+            Event::Signal(Sig::Hangup) => {
+                info!(signal = "SIGHUP", "reloading the task file");
+                if matches!(shutdown, Shutdown::Running) {
+                    reload(
+                        opts.config_path,
+                        Trigger::Signal,
+                        &mut core,
+                        &mut daemon,
+                        &mut content_hash,
+                        &mut grace,
+                        &clock,
                     );
-                    daemon.carry_out(core.stop_all(false), &core);
-                    shutdown = Shutdown::Terminating;
                 }
-                Shutdown::Terminating => {
-                    info!(
-                        running = core.running(),
-                        "third signal: killing the running runs"
-                    );
-                    daemon.carry_out(core.stop_all(true), &core);
+            }
+            Event::Signal(sig @ (Sig::Terminate | Sig::Interrupt)) => {
+                let signal = if sig == Sig::Terminate {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                match shutdown {
+                    Shutdown::Running => {
+                        sdnotify::stopping();
+                        core.stop_firing();
+                        info!(
+                            signal,
+                            running = core.running(),
+                            grace_s = grace.as_secs(),
+                            "shutting down: no new runs; waiting for the running ones"
+                        );
+                        shutdown = Shutdown::Draining {
+                            until: Instant::now() + grace,
+                        };
+                    }
+                    Shutdown::Draining { .. } => {
+                        info!(
+                            signal,
+                            running = core.running(),
+                            "second signal: stopping the running runs now"
+                        );
+                        daemon.carry_out(core.stop_all(false), &core);
+                        shutdown = Shutdown::Terminating;
+                    }
+                    Shutdown::Terminating => {
+                        info!(
+                            signal,
+                            running = core.running(),
+                            "third signal: killing the running runs"
+                        );
+                        daemon.carry_out(core.stop_all(true), &core);
+                    }
                 }
-            },
+            }
         }
     }
+}
+
+/// The STATUS= line: tasks, runs in flight, next firing.
+fn status(core: &Core, now: Now) -> String {
+    let next = core.next_deadline().map_or_else(
+        || "none".to_owned(),
+        |t| {
+            now.wall_at(t)
+                .round(jiff::Unit::Second)
+                .map_or_else(|_| "?".to_owned(), |w| w.to_string())
+        },
+    );
+    format!(
+        "{} tasks, {} running, next firing {next}",
+        core.task_count(),
+        core.running()
+    )
+}
+
+/// Reads the task file again and applies what changed. A file that fails as a whole
+/// changes nothing; an entry that became invalid keeps its previous definition.
+fn reload(
+    path: &Path,
+    trigger: Trigger,
+    core: &mut Core,
+    daemon: &mut Daemon,
+    content_hash: &mut u64,
+    grace: &mut Duration,
+    clock: &Clock,
+) {
+    let loaded = match crate::commands::load_checked(path) {
+        Ok(l) => l,
+        Err(e) if !path.exists() => {
+            warn!(error = %e, "the task file is gone; the current tasks keep running until it comes back");
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, "reload failed; the current tasks keep running unchanged");
+            return;
+        }
+    };
+    if trigger == Trigger::File && loaded.content_hash == *content_hash {
+        tracing::debug!("task file touched but unchanged; nothing to reload");
+        return;
+    }
+    sdnotify::reloading();
+    for e in &loaded.errors {
+        error!("{e}");
+    }
+    let invalid: HashSet<String> = loaded
+        .errors
+        .iter()
+        .filter_map(|e| e.task_id.clone())
+        .collect();
+    let plan = diff(core.tasks(), &loaded.config.tasks, &invalid);
+    let now = clock.now();
+    core.apply(&plan, loaded.config.max_concurrent, now);
+    daemon.shell = Arc::from(loaded.config.shell.as_str());
+    daemon.python = Arc::from(loaded.config.python.as_str());
+    *grace = loaded.config.shutdown_grace;
+    *content_hash = loaded.content_hash;
+    info!(
+        added = plan.added.len(),
+        removed = plan.removed.len(),
+        changed = plan.replanned.len() + plan.updated.len(),
+        unchanged = plan.unchanged,
+        kept = plan.kept.len(),
+        "{}",
+        plan.summary()
+    );
+    sdnotify::ready(&status(core, now));
 }
 
 /// The main loop's hands: the worker pool and the control pipes of runs in flight.
 struct Daemon {
     pool: Pool,
     controls: HashMap<RunId, OwnedFd>,
-    boot_id: i64,
     shell: Arc<str>,
     python: Arc<str>,
 }
@@ -217,7 +376,7 @@ impl Daemon {
                     };
                     self.controls.insert(start.run, write);
                     let job = Job {
-                        run_id: format!("{}-{}", self.boot_id, start.run),
+                        run_id: core.run_name(start.run),
                         task: start.task,
                         attempt: start.attempt,
                         shell: self.shell.clone(),
@@ -264,4 +423,4 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
     Ok(report.outcome.exit_code())
 }
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,9 +27,9 @@ impl LineBuffer {
                 }
             } else {
                 self.pending.extend_from_slice(piece);
-                if self.pending.len() >= MAX_LINE {
-                    emit(&self.pending);
-                    self.pending.clear();
+                while self.pending.len() >= MAX_LINE {
+                    emit(&self.pending[..MAX_LINE]);
+                    self.pending.drain(..MAX_LINE);
                 }
             }
         }

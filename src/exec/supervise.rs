@@ -37,10 +37,12 @@ pub fn execute(job: &Job, progress: &mut dyn FnMut(Progress)) -> Report {
     let start = Instant::now();
     let task = &job.task;
     let spawn_error = |message: String| {
-        warn!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, error = %message, "run could not start: spawn_error");
+        let outcome = Outcome::SpawnError(message);
+        let duration = start.elapsed();
+        warn!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, duration_ms = duration.as_millis() as u64, outcome = outcome.name(), "run ended: {outcome}");
         Report {
-            outcome: Outcome::SpawnError(message),
-            duration: start.elapsed(),
+            outcome,
+            duration,
             stopped: false,
             output_tail: String::new(),
         }

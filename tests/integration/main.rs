@@ -1,6 +1,8 @@
 //! Integration tests: the real `cronwheel` binary on task files written to temp dirs.
 
 mod check;
+mod exec;
 mod list;
 mod next;
+mod run;
 mod util;
