@@ -24,6 +24,13 @@ pub enum Command {
         /// Do not watch the task file; reload only on SIGHUP.
         #[arg(long)]
         no_watch: bool,
+        /// Where run history and task state are kept [default: $STATE_DIRECTORY, else
+        /// /var/lib/cronwheel as root, else $XDG_STATE_HOME/cronwheel].
+        #[arg(long, value_name = "DIR", conflicts_with = "no_state")]
+        state_dir: Option<PathBuf>,
+        /// Keep no history or state: interval phases restart and missed firings are forgotten.
+        #[arg(long)]
+        no_state: bool,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -46,6 +53,21 @@ pub enum Command {
         /// Treat any invalid entry as a failure of the whole file.
         #[arg(long)]
         strict: bool,
+    },
+    /// Show recent runs from the state database, newest first.
+    History {
+        /// The state directory [default: as `run` picks it].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// How many runs.
+        #[arg(short = 'n', default_value_t = 20)]
+        count: u32,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only this task.
+        #[arg(value_name = "TASK_ID")]
+        task: Option<String>,
     },
     /// Show the tasks as a table: id, name, schedule, type, enabled, next run.
     List {

@@ -15,6 +15,7 @@ pub mod reload;
 pub mod schedule;
 pub mod sdnotify;
 pub mod signals;
+pub mod state;
 pub mod wallclock;
 pub mod wheel;
 
@@ -28,6 +29,8 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
             config,
             strict,
             no_watch,
+            state_dir,
+            no_state,
             log,
         } => {
             logging::init(log.log_format, log.log_level.as_deref());
@@ -35,6 +38,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
                 config_path: &config.path,
                 strict,
                 watch: !no_watch,
+                state_dir: (!no_state).then(|| state_dir.unwrap_or_else(state::default_dir)),
             })?;
             Ok(0)
         }
@@ -48,6 +52,17 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
         }
         Command::Check { config, strict } => commands::check::run(&config.path, strict),
         Command::List { config } => commands::list::run(&config.path),
+        Command::History {
+            state_dir,
+            count,
+            json,
+            task,
+        } => commands::history::run(
+            &state_dir.unwrap_or_else(state::default_dir),
+            task.as_deref(),
+            count,
+            json,
+        ),
         Command::Next {
             config,
             count,

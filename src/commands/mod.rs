@@ -2,6 +2,7 @@
 //! machine's time zone and user database, and printing aligned tables.
 
 pub mod check;
+pub mod history;
 pub mod list;
 pub mod next;
 mod table;

@@ -193,8 +193,16 @@ pub struct Core {
 
 impl Core {
     /// A core for `config`, with every enabled task planned from `now`. With `boot`,
-    /// `@reboot` tasks are due at once.
-    pub fn new(config: &Config, now: Now, boot: bool, seed: u64) -> Core {
+    /// `@reboot` tasks are due at once. `last_fired` holds each task's last firing
+    /// from the state database, so interval grids and missed cron firings survive a
+    /// restart.
+    pub fn new(
+        config: &Config,
+        now: Now,
+        boot: bool,
+        seed: u64,
+        last_fired: &HashMap<String, Timestamp>,
+    ) -> Core {
         let mut core = Core {
             tasks: HashMap::with_capacity(config.tasks.len()),
             wheel: Wheel::new(now.mono),
@@ -208,9 +216,85 @@ impl Core {
             run_prefix: now.wall.as_second(),
         };
         for task in &config.tasks {
+            let id: Arc<str> = Arc::from(task.id.as_str());
             core.add(Arc::new(task.clone()), now, boot);
+            if let Some(last) = last_fired.get(&task.id) {
+                core.resume(&id, *last, now);
+            }
         }
         core
+    }
+
+    /// Continues a task from its last firing before a restart: an interval task keeps
+    /// its grid (and runs once now if a firing was missed); a cron task with
+    /// `catch_up` runs once now if firings were missed, otherwise they are skipped.
+    fn resume(&mut self, id: &Arc<str>, last: Timestamp, now: Now) {
+        let Some(entry) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if !entry.task.enabled {
+            return;
+        }
+        let task = entry.task.clone();
+        let elapsed = (now.wall.as_microsecond() - last.as_microsecond()).max(0) as u64;
+        let catch_up = match &task.schedule {
+            Schedule::Interval { every, .. } => {
+                let every = (every.as_micros() as u64).max(1);
+                // The first grid point after now of the grid through `last`.
+                entry.phase = now.mono + every - elapsed % every;
+                if elapsed >= every {
+                    let missed_at = last.as_microsecond() + ((elapsed / every) * every) as i64;
+                    info!(task_id = %id, "a firing was missed while the daemon was down; running once now");
+                    Timestamp::from_microsecond(missed_at).ok()
+                } else {
+                    None
+                }
+            }
+            Schedule::Cron(cron, _) => {
+                entry.last_wall = Some(last);
+                let mut missed = 0u32;
+                let mut latest = None;
+                let mut t = last;
+                while let Some(z) = schedule::next_cron(cron, &task.zone, t) {
+                    if z.timestamp() > now.wall || missed >= 10_000 {
+                        break;
+                    }
+                    missed += 1;
+                    t = z.timestamp();
+                    latest = Some(t);
+                }
+                match latest {
+                    Some(at) if task.catch_up => {
+                        info!(task_id = %id, missed, "catch-up: firings were missed while the daemon was down; running once now");
+                        Some(at)
+                    }
+                    Some(_) => {
+                        info!(task_id = %id, missed, "firings missed while the daemon was down are skipped (catch_up: false)");
+                        None
+                    }
+                    None => None,
+                }
+            }
+            Schedule::Reboot => None,
+        };
+        self.plan(id, now, false);
+        if let Some(scheduled) = catch_up {
+            // Replace the planned timer by one due now; its firing plans the next.
+            if let Some(key) = self.tasks.get_mut(id).and_then(|e| e.timer.take()) {
+                self.wheel.cancel(key);
+            }
+            let key = self.wheel.insert(
+                now.mono,
+                Timer::Fire {
+                    task: id.clone(),
+                    grid: now.mono,
+                    wall: Some(scheduled),
+                },
+            );
+            if let Some(entry) = self.tasks.get_mut(id) {
+                entry.timer = Some(key);
+            }
+        }
     }
 
     /// Adds a task and plans its first firing.

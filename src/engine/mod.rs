@@ -12,7 +12,7 @@ mod pool;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +25,10 @@ use crate::config::Config;
 use crate::engine::core::{Action, Core, Now, RunId};
 use crate::engine::event::{Event, Sig};
 use crate::engine::pool::Pool;
-use crate::exec::{request_stop, Job, StopMode};
+use crate::exec::{request_stop, Job, Outcome, Report, StopMode};
 use crate::reload::diff::diff;
 use crate::sdnotify;
+use crate::state::{Record, RunRecord};
 
 /// How the daemon was asked to run.
 pub struct Options<'a> {
@@ -35,6 +36,8 @@ pub struct Options<'a> {
     pub strict: bool,
     /// Watch the task file for changes (SIGHUP reloads either way).
     pub watch: bool,
+    /// Where run history and task state are kept; None: keep nothing.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Reads both clocks against the engine's origin.
@@ -117,15 +120,27 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         None
     };
 
+    let (store, last_fired) = match &opts.state_dir {
+        Some(dir) => {
+            let opened = crate::state::Store::open(dir, config.history_limit)
+                .map_err(|e| Fatal::new(2, e))?;
+            info!(dir = %dir.display(), tasks_remembered = opened.last_fired.len(), "run history and task state are kept");
+            (Some(opened.store), opened.last_fired)
+        }
+        None => (None, HashMap::new()),
+    };
+
     let clock = Clock {
         origin: clock::mono_now(),
     };
     let start = clock.now();
     let seed = start.wall.as_nanosecond() as u64 ^ u64::from(std::process::id());
-    let mut core = Core::new(&config, start, true, seed);
+    let mut core = Core::new(&config, start, true, seed, &last_fired);
     let mut daemon = Daemon {
         pool: Pool::new(tx.clone()),
         controls: HashMap::new(),
+        runs: HashMap::new(),
+        store,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
     };
@@ -216,6 +231,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
             Event::Finished { run, report } => {
                 daemon.controls.remove(&run);
                 let now = clock.now();
+                daemon.record_end(run, &report, now.wall);
                 let actions = core.finished(run, report.outcome.is_success(), now);
                 daemon.carry_out(actions, &core);
             }
@@ -354,10 +370,21 @@ fn reload(
     sdnotify::ready(&status(core, now));
 }
 
-/// The main loop's hands: the worker pool and the control pipes of runs in flight.
+/// What the history needs of a run in flight.
+struct RunInfo {
+    task_id: String,
+    run_id: String,
+    attempt: u32,
+    scheduled: jiff::Timestamp,
+}
+
+/// The main loop's hands: the worker pool, the control pipes of runs in flight, and
+/// the state store.
 struct Daemon {
     pool: Pool,
     controls: HashMap<RunId, OwnedFd>,
+    runs: HashMap<RunId, RunInfo>,
+    store: Option<crate::state::Store>,
     shell: Arc<str>,
     python: Arc<str>,
 }
@@ -375,6 +402,21 @@ impl Daemon {
                         }
                     };
                     self.controls.insert(start.run, write);
+                    if let Some(store) = &self.store {
+                        store.record(Record::Fired {
+                            task_id: start.task.id.clone(),
+                            scheduled: start.scheduled,
+                        });
+                        self.runs.insert(
+                            start.run,
+                            RunInfo {
+                                task_id: start.task.id.clone(),
+                                run_id: core.run_name(start.run),
+                                attempt: start.attempt,
+                                scheduled: start.scheduled,
+                            },
+                        );
+                    }
                     let job = Job {
                         run_id: core.run_name(start.run),
                         task: start.task,
@@ -397,6 +439,41 @@ impl Daemon {
                 }
             }
         }
+    }
+}
+
+impl Daemon {
+    /// Sends an ended run to the history.
+    fn record_end(&mut self, run: RunId, report: &Report, ended: jiff::Timestamp) {
+        let (Some(store), Some(info)) = (&self.store, self.runs.remove(&run)) else {
+            return;
+        };
+        let started = jiff::SignedDuration::try_from(report.duration)
+            .ok()
+            .and_then(|d| ended.checked_sub(d).ok())
+            .unwrap_or(ended);
+        let (exit_code, signal) = match &report.outcome {
+            Outcome::Success => (Some(0), None),
+            Outcome::Failed(c) => (Some(*c), None),
+            Outcome::Killed(s) => (None, Some(*s)),
+            Outcome::Timeout | Outcome::SpawnError(_) => (None, None),
+        };
+        let mut output = report.output_tail.clone();
+        if let Outcome::SpawnError(m) = &report.outcome {
+            output = m.clone();
+        }
+        store.record(Record::Ended(RunRecord {
+            task_id: info.task_id,
+            run_id: info.run_id,
+            attempt: info.attempt,
+            scheduled: info.scheduled,
+            started,
+            ended,
+            outcome: report.outcome.name(),
+            exit_code,
+            signal,
+            output,
+        }));
     }
 }
 

@@ -30,11 +30,20 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(yaml: &str, wall: &str) -> Sim {
+        Sim::with_history(yaml, wall, &[])
+    }
+
+    /// A sim whose state database remembers these last firings.
+    pub fn with_history(yaml: &str, wall: &str, last: &[(&str, &str)]) -> Sim {
         let now = Now {
             mono: 0,
             wall: wall.parse::<Timestamp>().expect("valid instant"),
         };
-        let core = Core::new(&config(yaml), now, true, 42);
+        let last: std::collections::HashMap<String, Timestamp> = last
+            .iter()
+            .map(|(id, t)| ((*id).to_owned(), t.parse().expect("valid instant")))
+            .collect();
+        let core = Core::new(&config(yaml), now, true, 42, &last);
         Sim {
             core,
             now,
@@ -362,4 +371,58 @@ fn ten_thousand_tasks_through_a_simulated_year() {
         total += ticks.len();
     }
     assert!(total > 100_000, "a meaningful number of firings: {total}");
+}
+
+#[test]
+fn an_interval_task_keeps_its_phase_across_a_restart() {
+    // Last fired at 00:00:00 with a 5 s interval; restarted at 00:00:03: the next
+    // firing is 2 s later, not 5.
+    let sim_yaml = "tasks:\n- {task_id: t, interval_seconds: 5, entry_point: x, overlap: allow}\n";
+    let mut sim = Sim::with_history(
+        sim_yaml,
+        "2026-01-01T00:00:03Z",
+        &[("t", "2026-01-01T00:00:00Z")],
+    );
+    sim.run_until(12 * S);
+    assert_eq!(sim.starts_of("t"), [2 * S, 7 * S, 12 * S]);
+}
+
+#[test]
+fn an_overdue_interval_task_runs_once_at_start_then_keeps_its_grid() {
+    let sim_yaml = "tasks:\n- {task_id: t, interval_seconds: 5, entry_point: x, overlap: allow}\n";
+    // Down for 23 s: four firings were missed; one run now, then the old grid (25 s).
+    let mut sim = Sim::with_history(
+        sim_yaml,
+        "2026-01-01T00:00:23Z",
+        &[("t", "2026-01-01T00:00:00Z")],
+    );
+    sim.run_until(8 * S);
+    assert_eq!(sim.starts_of("t"), [0, 2 * S, 7 * S]);
+    assert_eq!(
+        sim.started[0].1.scheduled.to_string(),
+        "2026-01-01T00:00:20Z"
+    );
+}
+
+#[test]
+fn missed_cron_firings_run_once_with_catch_up_and_are_skipped_without() {
+    let yaml = "tasks:\n\
+        - {task_id: yes, cron: '0 * * * *', entry_point: x, catch_up: true, overlap: allow}\n\
+        - {task_id: no, cron: '0 * * * *', entry_point: x}\n";
+    // Last fired at 01:00; down until 04:30: 02:00, 03:00 and 04:00 were missed.
+    let last = [
+        ("yes", "2026-01-01T01:00:00Z"),
+        ("no", "2026-01-01T01:00:00Z"),
+    ];
+    let mut sim = Sim::with_history(yaml, "2026-01-01T04:30:00Z", &last);
+    sim.run_until(1800 * S);
+    assert_eq!(sim.starts_of("yes"), [0, 1800 * S]);
+    assert_eq!(sim.starts_of("no"), [1800 * S]);
+    let first = &sim
+        .started
+        .iter()
+        .find(|(_, s)| s.task.id == "yes")
+        .expect("ran")
+        .1;
+    assert_eq!(first.scheduled.to_string(), "2026-01-01T04:00:00Z");
 }

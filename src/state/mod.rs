@@ -1,0 +1,172 @@
+//! Run history and task state in an embedded SQLite database.
+//!
+//! One writer thread owns the only writing connection. The engine sends it
+//! [`Record`]s over a channel and never waits: the thread blocks on the channel, takes
+//! everything that has queued up, and writes it in one transaction, so a burst of runs
+//! costs one commit. When nothing happens it sleeps in `recv` — no periodic flush.
+//!
+//! The database is in WAL mode: a committed transaction survives a `kill -9` of the
+//! daemon (it is in the WAL file), so a kill loses at most the runs in flight and those
+//! still queued for the writer, which is a matter of milliseconds. Readers (`cronwheel
+//! history`) open their own connections and never block the writer.
+//!
+//! # Schema (PRAGMA user_version = 1)
+//!
+//! - `runs`: one row per ended run: task_id, run_id, attempt, scheduled, started,
+//!   ended (unix microseconds), outcome, exit_code, signal, output (the last 4 KiB).
+//! - `task_state`: per task: last_fire (the scheduled time of its last firing, unix
+//!   microseconds), last_run_id, last_outcome, last_ended.
+
+mod query;
+mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+use jiff::Timestamp;
+use rusqlite::Connection;
+use tracing::{error, warn};
+
+pub use query::{history, HistoryRow};
+
+/// The database file inside the state directory.
+pub const DB_FILE: &str = "state.db";
+
+/// One thing to remember.
+#[derive(Debug)]
+pub enum Record {
+    /// A task fired (a run was handed to a worker) for the firing due at `scheduled`.
+    Fired {
+        task_id: String,
+        scheduled: Timestamp,
+    },
+    /// A run ended.
+    Ended(RunRecord),
+}
+
+/// An ended run.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub task_id: String,
+    pub run_id: String,
+    pub attempt: u32,
+    pub scheduled: Timestamp,
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    pub outcome: &'static str,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub output: String,
+}
+
+/// The state directory as the daemon picks it: `--state-dir`, else
+/// `$STATE_DIRECTORY` (set by systemd's StateDirectory=), else `/var/lib/cronwheel`
+/// as root, else `$XDG_STATE_HOME/cronwheel` (or `~/.local/state/cronwheel`).
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd may pass several, colon-separated; the first is ours.
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/var/lib/cronwheel");
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("cronwheel");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/state/cronwheel")
+}
+
+/// What the daemon learns from the database at start-up.
+pub struct Opened {
+    pub store: Store,
+    /// Each task's last firing.
+    pub last_fired: HashMap<String, Timestamp>,
+}
+
+/// The handle the engine sends records through.
+pub struct Store {
+    tx: Sender<Record>,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` and starts the writer thread. A
+    /// directory that cannot be created or written is an error; a corrupt database is
+    /// moved aside and replaced by a new one.
+    pub fn open(dir: &Path, history_limit: u32) -> Result<Opened, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+        let path = dir.join(DB_FILE);
+        let conn = match schema::open_checked(&path) {
+            Ok(c) => c,
+            Err(schema::OpenError::Corrupt(why)) => {
+                let aside = dir.join(format!(
+                    "{DB_FILE}.corrupt-{}",
+                    jiff::Timestamp::now().as_second()
+                ));
+                warn!(path = %path.display(), aside = %aside.display(), reason = %why, "the state database is corrupt; moving it aside and starting a new one");
+                std::fs::rename(&path, &aside).map_err(|e| {
+                    format!(
+                        "cannot move the corrupt database {} aside: {e}",
+                        path.display()
+                    )
+                })?;
+                for ext in ["-wal", "-shm"] {
+                    let side = dir.join(format!("{DB_FILE}{ext}"));
+                    let _ = std::fs::rename(
+                        &side,
+                        dir.join(format!(
+                            "{DB_FILE}.corrupt-{}{ext}",
+                            jiff::Timestamp::now().as_second()
+                        )),
+                    );
+                }
+                schema::open_checked(&path).map_err(|e| e.to_string())?
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot open the state database {}: {e}",
+                    path.display()
+                ))
+            }
+        };
+        let last_fired =
+            query::last_fired(&conn).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("state".into())
+            .spawn(move || writer(conn, &rx, history_limit))
+            .map_err(|e| format!("cannot start the state writer: {e}"))?;
+        Ok(Opened {
+            store: Store { tx },
+            last_fired,
+        })
+    }
+
+    /// Queues a record; never blocks.
+    pub fn record(&self, r: Record) {
+        let _ = self.tx.send(r);
+    }
+}
+
+/// The writer thread: one transaction per batch of whatever has queued up.
+fn writer(mut conn: Connection, rx: &Receiver<Record>, history_limit: u32) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        if let Err(e) = schema::write_batch(&mut conn, &batch, history_limit) {
+            // A full disk or an I/O error loses this batch, not the scheduler.
+            error!(error = %e, records = batch.len(), "cannot write run history; scheduling goes on");
+        }
+    }
+}
