@@ -94,9 +94,21 @@ pub struct Opened {
     pub last_fired: HashMap<String, Timestamp>,
 }
 
-/// The handle the engine sends records through.
+/// The handle the engine sends records through. Dropping it lets the writer finish
+/// what is queued and waits for it, so runs that end during shutdown are recorded.
 pub struct Store {
-    tx: Sender<Record>,
+    tx: Option<Sender<Record>>,
+    writer: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once the queue is written.
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 impl Store {
@@ -143,19 +155,24 @@ impl Store {
         let last_fired =
             query::last_fired(&conn).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let (tx, rx) = mpsc::channel();
-        thread::Builder::new()
+        let writer = thread::Builder::new()
             .name("state".into())
             .spawn(move || writer(conn, &rx, history_limit))
             .map_err(|e| format!("cannot start the state writer: {e}"))?;
         Ok(Opened {
-            store: Store { tx },
+            store: Store {
+                tx: Some(tx),
+                writer: Some(writer),
+            },
             last_fired,
         })
     }
 
     /// Queues a record; never blocks.
     pub fn record(&self, r: Record) {
-        let _ = self.tx.send(r);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(r);
+        }
     }
 }
 

@@ -4,5 +4,8 @@ mod check;
 mod exec;
 mod list;
 mod next;
+mod notify;
+mod reload;
 mod run;
+mod state;
 mod util;

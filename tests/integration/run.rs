@@ -485,8 +485,10 @@ fn two_hundred_runs_leave_no_zombie_and_few_threads() {
     let clean = poll_until(Duration::from_secs(10), || zombies().is_empty());
     assert!(clean, "zombie children of the daemon: {:?}", zombies());
     assert!(max_threads > 0, "Threads was never read");
+    // Workers, plus the main loop and the signal, wall-clock, file-watch and state
+    // writer threads.
     assert!(
-        max_threads <= 8 + 4,
+        max_threads <= 8 + 5,
         "{max_threads} threads with max_concurrent 8"
     );
 }

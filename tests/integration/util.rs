@@ -196,7 +196,11 @@ impl Daemon {
             .arg("--config")
             .arg(&path)
             .args(["--log-format", "json"])
+            // Each daemon keeps its own history, in its own temp dir.
+            .arg("--state-dir")
+            .arg(dir.path("state"))
             .env_remove("CRONWHEEL_CONFIG")
+            .env_remove("STATE_DIRECTORY")
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LOG")
             .env_remove("JOURNAL_STREAM")
@@ -624,4 +628,340 @@ impl Drop for Sampler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reloads: a daemon on a task file the test laid out itself, files changed the ways
+// editors and Kubernetes change them, and the "reload:" lines.
+// ---------------------------------------------------------------------------------------
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+impl Daemon {
+    /// Starts `cronwheel run --config CONFIG --log-format json EXTRA…` on a task file
+    /// the test has already laid out in `dir` (a symlink, a sub-directory…), with the
+    /// same controlled environment as [`Daemon::start_with_env`]; returns once it has
+    /// logged "cronwheel started".
+    pub fn start_in(dir: TaskDir, config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(["--log-format", "json"])
+            // Each daemon keeps its own history, in its own temp dir.
+            .arg("--state-dir")
+            .arg(dir.path("state"))
+            .args(extra)
+            .env_remove("CRONWHEEL_CONFIG")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .env("TZ", "UTC")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: as in `start_with_env`: prctl is async-signal-safe and allocates
+        // nothing.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start cronwheel run");
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim_end_matches(['\n', '\r']);
+                let value: Value = serde_json::from_str(text)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| Value::String(text.to_owned()));
+                shared.lock().unwrap().push(value.clone());
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            _dir: dir,
+            child,
+            _stdin: stdin,
+            lines,
+            log,
+            cursor: 0,
+            status: None,
+        };
+        daemon.wait_for(|v| message(v) == "cronwheel started", WAIT);
+        daemon
+    }
+
+    /// The task file of a daemon made by [`Daemon::start`].
+    pub fn task_file(&self) -> PathBuf {
+        self._dir.path("tasks.yaml")
+    }
+
+    /// How many lines the log has now: a mark for [`Daemon::wait_count_since`] and for
+    /// slicing the log at "what happened after this".
+    pub fn mark(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// Waits until `n` lines logged at or after `mark` satisfy `pred`; returns the whole
+    /// log. Leaves the `wait_for` cursor alone.
+    pub fn wait_count_since(
+        &mut self,
+        mark: usize,
+        n: usize,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        self.wait_until(
+            |log| count(&log[mark.min(log.len())..], &pred) >= n,
+            timeout,
+        )
+    }
+
+    /// Whether the daemon is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.status.is_none() && matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Writes `content` over the file at `path` in place, as `>` in a shell does: the same
+/// inode, truncated, then written.
+pub fn write_in_place(path: &Path, content: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {} for writing: {e}", path.display()));
+    f.write_all(content.as_bytes())
+        .expect("write the task file");
+}
+
+/// Creates (or truncates) the file at `path` with mode 0644 whatever the umask, so the
+/// daemon running as root does not refuse it as group-writable.
+pub fn write_new(path: &Path, content: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(content.as_bytes())
+        .expect("write the task file");
+}
+
+/// Replaces the file at `path` as editors that save atomically do: writes `PATH.tmp`,
+/// then renames it over `path`.
+pub fn replace_by_rename(path: &Path, content: &str) {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write_new(&tmp, content);
+    std::fs::rename(&tmp, path).expect("rename the new task file over the old one");
+}
+
+/// Creates the directory `path` with mode 0755 whatever the umask.
+pub fn mkdir_755(path: &Path) {
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+}
+
+/// Points the symlink `link` at `target` atomically, as the kubelet swaps `..data`: a
+/// new symlink `LINK_tmp` renamed over `link`.
+pub fn swap_symlink(link: &Path, target: &str) {
+    let mut tmp = link.as_os_str().to_owned();
+    tmp.push("_tmp");
+    let tmp = PathBuf::from(tmp);
+    std::os::unix::fs::symlink(target, &tmp).expect("create the new symlink");
+    std::fs::rename(&tmp, link).expect("rename the new symlink over the old one");
+}
+
+/// An applied reload: its one info line, "reload: A added, R removed, …".
+pub fn is_reload(v: &Value) -> bool {
+    message(v).starts_with("reload: ")
+}
+
+/// The counts of a reload line: [added, removed, changed, unchanged, kept].
+pub fn reload_counts(v: &Value) -> [u64; 5] {
+    ["added", "removed", "changed", "unchanged", "kept"]
+        .map(|k| v[k].as_u64().unwrap_or_else(|| panic!("no {k} in {v}")))
+}
+
+/// The output lines of run `run`, in order.
+pub fn run_output<'a>(log: &'a [Value], run: &str) -> Vec<&'a str> {
+    log.iter()
+        .filter(|v| is_output(v) && str_field(v, "run_id") == run)
+        .map(message)
+        .collect()
+}
+
+// --- state helpers ---
+// A daemon on a state directory the test owns (so it can be restarted on the same
+// state), and bounded reads of the state database.
+
+impl Daemon {
+    /// Starts `cronwheel run --log-format json ARGS…` with the same controlled
+    /// environment as [`Daemon::start_with_env`] (no `STATE_DIRECTORY` unless `env`
+    /// sets it) and no `--state-dir` of its own; returns once it has logged "cronwheel
+    /// started".
+    pub fn start_args(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"));
+        cmd.arg("run")
+            .args(["--log-format", "json"])
+            .args(args)
+            .env_remove("CRONWHEEL_CONFIG")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .env("TZ", "UTC")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: as in `start_with_env`: prctl is async-signal-safe and allocates
+        // nothing.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start cronwheel run");
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim_end_matches(['\n', '\r']);
+                let value: Value = serde_json::from_str(text)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| Value::String(text.to_owned()));
+                shared.lock().unwrap().push(value.clone());
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            // Nothing of this daemon's lives here: the test owns the task file and the
+            // state directory, so they outlive the daemon.
+            _dir: TaskDir::new(),
+            child,
+            _stdin: stdin,
+            lines,
+            log,
+            cursor: 0,
+            status: None,
+        };
+        daemon.wait_for(|v| message(v) == "cronwheel started", WAIT);
+        daemon
+    }
+
+    /// `cronwheel run --config CONFIG --state-dir STATE --log-format json`: a daemon the
+    /// test can stop and start again on the same state.
+    pub fn start_on(config: &Path, state: &Path) -> Daemon {
+        Daemon::start_args(
+            &[
+                "--config".as_ref(),
+                config.as_os_str(),
+                "--state-dir".as_ref(),
+                state.as_os_str(),
+            ],
+            &[],
+        )
+    }
+
+    /// SIGTERM, then waits for a clean exit (status 0).
+    pub fn sigterm_and_wait(&mut self) {
+        self.signal(Signal::SIGTERM);
+        let status = self.wait_exit(WAIT);
+        assert!(
+            status.success(),
+            "the daemon exited with {status:?}; log:\n{}",
+            self.dump()
+        );
+    }
+}
+
+/// The state database in `state_dir`, opened read-write (as after a crash, so that
+/// SQLite may recover its WAL) with a busy timeout.
+pub fn open_db(state_dir: &Path) -> rusqlite::Connection {
+    let path = state_dir.join("state.db");
+    assert!(path.is_file(), "no database at {}", path.display());
+    let conn = rusqlite::Connection::open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("set a busy timeout");
+    conn
+}
+
+/// Polls the state database in `state_dir` (read-only, beside a running daemon) every
+/// 20 ms until `cond` holds (true) or `bound` has passed (false). A database that does
+/// not exist yet, or a read that fails (busy), counts as "not yet".
+pub fn poll_db(
+    state_dir: &Path,
+    bound: Duration,
+    mut cond: impl FnMut(&rusqlite::Connection) -> rusqlite::Result<bool>,
+) -> bool {
+    let path = state_dir.join("state.db");
+    poll_until(bound, || {
+        let Ok(conn) = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            return false;
+        };
+        let _ = conn.busy_timeout(Duration::from_secs(2));
+        cond(&conn).unwrap_or(false)
+    })
+}
+
+/// The run_ids of the rows of `runs`, oldest row first.
+pub fn db_run_ids(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT run_id FROM runs ORDER BY id")?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Whether the row of run `run_id` is in `runs`.
+pub fn db_has_run(conn: &rusqlite::Connection, run_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM runs WHERE run_id = ?1",
+        [run_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
