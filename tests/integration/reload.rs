@@ -133,6 +133,7 @@ fn a_configmap_symlink_swap_reloads() {
     std::os::unix::fs::symlink("..2026_v1", dir.path("..data")).unwrap();
     std::os::unix::fs::symlink("..data/tasks.yaml", dir.path("tasks.yaml")).unwrap();
     let config = dir.path("tasks.yaml");
+    let v1 = dir.path("..2026_v1");
     let v2 = dir.path("..2026_v2");
     let data = dir.path("..data");
     let mut d = Daemon::start_in(dir, &config, &[], &[]);
@@ -150,7 +151,10 @@ fn a_configmap_symlink_swap_reloads() {
     );
     assert_eq!(reload_counts(&line), [1, 1, 0, 1, 0], "{line}");
     assert_eq!(next_run_output(&mut d, "fresh"), ["fresh"]);
-    // Two ticks after the reload, the removed task has not started again.
+    // The kubelet then deletes the old version: nothing to reload.
+    std::fs::remove_dir_all(&v1).unwrap();
+    // Two ticks later, the removed task has not started again, and there was no other
+    // reload, failed or applied.
     let mark = d.mark();
     let log = d.wait_count_since(mark, 2, |v| is_start(v, "tick"), WAIT);
     let at = log
@@ -158,6 +162,13 @@ fn a_configmap_symlink_swap_reloads() {
         .position(|v| v == &line)
         .expect("the reload line");
     assert_eq!(count(&log[at..], |v| is_start(v, "old")), 0, "{}", d.dump());
+    assert_eq!(count(&log, is_reload), 1, "{}", d.dump());
+    assert_eq!(
+        count(&log, |v| message(v).starts_with("reload failed")),
+        0,
+        "{}",
+        d.dump()
+    );
 }
 
 #[test]
@@ -334,8 +345,10 @@ fn an_unchanged_interval_task_keeps_its_grid_across_ten_reloads() {
     assert!(spread < 0.05, "the grid moved by {spread} s: {times:?}");
 }
 
-#[test]
-fn a_task_removed_while_running_finishes_and_does_not_start_again() {
+/// A `slow` run is going when a reload to `after` (with `tick` unchanged) unschedules
+/// its task: the reload line is `summary`, the run finishes normally, and the task
+/// does not start again.
+fn unscheduled_while_running(after: &str, summary: &str) {
     let mut d = Daemon::start(&format!(
         "tasks:{TICK}  - task_id: slow
     interval_seconds: 1
@@ -343,13 +356,9 @@ fn a_task_removed_while_running_finishes_and_does_not_start_again() {
 "
     ));
     let started = d.wait_for(|v| is_start(v, "slow"), WAIT);
-    write_in_place(&d.task_file(), &format!("tasks:{TICK}"));
+    write_in_place(&d.task_file(), after);
     let line = d.wait_for(is_reload, WAIT);
-    assert_eq!(
-        message(&line),
-        "reload: 0 added, 1 removed, 0 changed, 1 unchanged",
-        "{line}"
-    );
+    assert_eq!(message(&line), summary, "{line}");
     let end = d.wait_for(|v| is_end(v, "slow"), WAIT);
     assert_eq!(run_id(&end), run_id(&started), "{}", d.dump());
     assert_eq!(str_field(&end, "outcome"), "success", "{end}");
@@ -360,6 +369,28 @@ fn a_task_removed_while_running_finishes_and_does_not_start_again() {
     let mark = d.mark();
     let log = d.wait_count_since(mark, 3, |v| is_start(v, "tick"), WAIT);
     assert_eq!(count(&log, |v| is_start(v, "slow")), 1, "{}", d.dump());
+}
+
+#[test]
+fn a_task_removed_while_running_finishes_and_does_not_start_again() {
+    unscheduled_while_running(
+        &format!("tasks:{TICK}"),
+        "reload: 0 added, 1 removed, 0 changed, 1 unchanged",
+    );
+}
+
+#[test]
+fn a_task_disabled_while_running_finishes_and_does_not_start_again() {
+    unscheduled_while_running(
+        &format!(
+            "tasks:{TICK}  - task_id: slow
+    interval_seconds: 1
+    entry_point: 'sleep 3; echo finished'
+    enabled: false
+"
+        ),
+        "reload: 0 added, 0 removed, 1 changed, 1 unchanged",
+    );
 }
 
 #[test]

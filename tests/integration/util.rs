@@ -191,14 +191,18 @@ impl Daemon {
     pub fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = TaskDir::new();
         let path = dir.write("tasks.yaml", yaml);
+        Daemon::start_in(dir, &path, &[], env)
+    }
+
+    /// Starts `cronwheel run --log-format json ARGS…` with a controlled environment
+    /// (no CRONWHEEL_CONFIG, STATE_DIRECTORY, RUST_LOG or JOURNAL_STREAM; TZ=UTC) plus
+    /// `env`; `dir` lives as long as the daemon. Returns once it logged "cronwheel
+    /// started".
+    fn launch(dir: TaskDir, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"));
         cmd.arg("run")
-            .arg("--config")
-            .arg(&path)
             .args(["--log-format", "json"])
-            // Each daemon keeps its own history, in its own temp dir.
-            .arg("--state-dir")
-            .arg(dir.path("state"))
+            .args(args)
             .env_remove("CRONWHEEL_CONFIG")
             .env_remove("STATE_DIRECTORY")
             .env_remove("RUST_BACKTRACE")
@@ -644,71 +648,16 @@ impl Daemon {
     /// same controlled environment as [`Daemon::start_with_env`]; returns once it has
     /// logged "cronwheel started".
     pub fn start_in(dir: TaskDir, config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"));
-        cmd.arg("run")
-            .arg("--config")
-            .arg(config)
-            .args(["--log-format", "json"])
-            // Each daemon keeps its own history, in its own temp dir.
-            .arg("--state-dir")
-            .arg(dir.path("state"))
-            .args(extra)
-            .env_remove("CRONWHEEL_CONFIG")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env("TZ", "UTC")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // SAFETY: as in `start_with_env`: prctl is async-signal-safe and allocates
-        // nothing.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start cronwheel run");
-        let stdin = child.stdin.take();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = log.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&buf);
-                let text = text.trim_end_matches(['\n', '\r']);
-                let value: Value = serde_json::from_str(text)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| Value::String(text.to_owned()));
-                shared.lock().unwrap().push(value.clone());
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut daemon = Daemon {
-            _dir: dir,
-            child,
-            _stdin: stdin,
-            lines,
-            log,
-            cursor: 0,
-            status: None,
-        };
-        daemon.wait_for(|v| message(v) == "cronwheel started", WAIT);
-        daemon
+        // Each daemon keeps its own history, in its own temp dir.
+        let state = dir.path("state");
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        Daemon::launch(dir, &args, env)
     }
 
     /// The task file of a daemon made by [`Daemon::start`].
@@ -826,68 +775,9 @@ impl Daemon {
     /// sets it) and no `--state-dir` of its own; returns once it has logged "cronwheel
     /// started".
     pub fn start_args(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Daemon {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"));
-        cmd.arg("run")
-            .args(["--log-format", "json"])
-            .args(args)
-            .env_remove("CRONWHEEL_CONFIG")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env("TZ", "UTC")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // SAFETY: as in `start_with_env`: prctl is async-signal-safe and allocates
-        // nothing.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start cronwheel run");
-        let stdin = child.stdin.take();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = log.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&buf);
-                let text = text.trim_end_matches(['\n', '\r']);
-                let value: Value = serde_json::from_str(text)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| Value::String(text.to_owned()));
-                shared.lock().unwrap().push(value.clone());
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut daemon = Daemon {
-            // Nothing of this daemon's lives here: the test owns the task file and the
-            // state directory, so they outlive the daemon.
-            _dir: TaskDir::new(),
-            child,
-            _stdin: stdin,
-            lines,
-            log,
-            cursor: 0,
-            status: None,
-        };
-        daemon.wait_for(|v| message(v) == "cronwheel started", WAIT);
-        daemon
+        // Nothing of this daemon's lives in its TaskDir: the test owns the task file
+        // and the state directory, so they outlive the daemon.
+        Daemon::launch(TaskDir::new(), args, env)
     }
 
     /// `cronwheel run --config CONFIG --state-dir STATE --log-format json`: a daemon the
