@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_path_to_error::{Segment, Track};
 
 use crate::config::error::{FileError, FileErrorKind, Position, TaskError};
-use crate::config::schema::{RawDefaults, RawHeader, RawTask};
+use crate::config::schema::{self, RawDefaults, RawHeader, RawTask};
 use crate::config::validate::{self, Context};
 use crate::config::{Config, Task};
 
@@ -144,6 +144,18 @@ fn io_message(e: &std::io::Error) -> String {
 
 /// Parses and checks task-file text. `label` names the file in messages.
 pub fn parse_text(
+    label: &str,
+    text: &str,
+    format: Format,
+    ctx: &Context,
+) -> Result<Loaded, FileError> {
+    schema::forget_parsed();
+    let result = parse_passes(label, text, format, ctx);
+    schema::forget_parsed();
+    result
+}
+
+fn parse_passes(
     label: &str,
     text: &str,
     format: Format,

@@ -53,7 +53,7 @@ pub enum Schedule {
         source: String,
     },
     /// A calendar pattern in the task's time zone.
-    Cron(Box<croner::Cron>, String),
+    Cron(std::sync::Arc<croner::Cron>, String),
     /// Once when the daemon starts.
     Reboot,
 }

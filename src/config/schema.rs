@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -362,11 +363,25 @@ impl TryFrom<String> for Zone {
     }
 }
 
+thread_local! {
+    /// Patterns parsed during the current load, by text. A parsed pattern is large
+    /// (croner keeps a bitfield per field, years included) and slow to build, and task
+    /// files repeat the same few patterns, so equal texts share one `Arc`. The loader
+    /// empties this around each load ([`forget_parsed`]), so it never outgrows a file.
+    static PARSED: std::cell::RefCell<std::collections::HashMap<String, Arc<croner::Cron>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Empties the cache of parsed cron patterns (see `PARSED`).
+pub fn forget_parsed() {
+    PARSED.with(|p| p.borrow_mut().clear());
+}
+
 /// What a `cron` key holds once parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CronKind {
     /// A calendar pattern.
-    Pattern(Box<croner::Cron>),
+    Pattern(Arc<croner::Cron>),
     /// `@reboot`: once when the daemon starts.
     Reboot,
 }
@@ -409,15 +424,25 @@ impl TryFrom<String> for CronExpr {
                 text
             }
         };
+        if let Some(cron) = PARSED.with(|p| p.borrow().get(expanded).cloned()) {
+            return Ok(CronExpr {
+                source,
+                kind: CronKind::Pattern(cron),
+            });
+        }
         let parser = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Optional)
             .year(croner::parser::Year::Disallowed)
             .build();
         match parser.parse(expanded) {
-            Ok(cron) => Ok(CronExpr {
-                source,
-                kind: CronKind::Pattern(Box::new(cron)),
-            }),
+            Ok(cron) => {
+                let cron = Arc::new(cron);
+                PARSED.with(|p| p.borrow_mut().insert(expanded.to_owned(), cron.clone()));
+                Ok(CronExpr {
+                    source,
+                    kind: CronKind::Pattern(cron),
+                })
+            }
             Err(e) => Err(format!(
                 "invalid cron expression {text:?}: {}{}",
                 culprit_field(&parser, expanded),

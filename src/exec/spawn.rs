@@ -24,8 +24,14 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The daemon's own user.
+    /// The daemon's own user, looked up once: reading the user database on every run
+    /// would put file reads on the spawn path.
     pub fn current() -> Identity {
+        static CURRENT: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+        CURRENT.get_or_init(Identity::lookup_current).clone()
+    }
+
+    fn lookup_current() -> Identity {
         let uid = Uid::effective();
         match User::from_uid(uid) {
             Ok(Some(u)) => Identity {
