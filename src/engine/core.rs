@@ -189,6 +189,8 @@ pub struct Core {
     firing: bool,
     /// Prefix of run ids: the wall-clock second the core started.
     run_prefix: i64,
+    /// Tasks that fired and wait for [`Core::replan`].
+    unplanned: Vec<Arc<str>>,
 }
 
 impl Core {
@@ -214,6 +216,7 @@ impl Core {
             rng: seed | 1,
             firing: true,
             run_prefix: now.wall.as_second(),
+            unplanned: Vec::new(),
         };
         for task in &config.tasks {
             let id: Arc<str> = Arc::from(task.id.as_str());
@@ -371,8 +374,10 @@ impl Core {
         self.rng % span
     }
 
-    /// The earliest tick at which [`Core::advance`] has work, if any.
+    /// The earliest tick at which [`Core::advance`] has work, if any. Valid after
+    /// [`Core::replan`].
     pub fn next_deadline(&self) -> Option<Tick> {
+        debug_assert!(self.unplanned.is_empty(), "replan() must follow advance()");
         self.wheel.next_deadline()
     }
 
@@ -434,7 +439,20 @@ impl Core {
             self.tasks.get(id).map(|e| &e.task.schedule),
             Some(Schedule::Reboot)
         ) {
-            self.plan(id, now, false);
+            self.unplanned.push(id.clone());
+        }
+    }
+
+    /// Plans the next firing of every task that fired in the last [`Core::advance`].
+    /// Split from `advance` so the main loop can hand the due runs to workers first:
+    /// with many tasks due at once, computing their next cron firings would otherwise
+    /// delay every start.
+    pub fn replan(&mut self, now: Now) {
+        for id in std::mem::take(&mut self.unplanned) {
+            // A reload may have planned it already.
+            if self.tasks.get(&id).is_some_and(|e| e.timer.is_none()) {
+                self.plan(&id, now, false);
+            }
         }
     }
 

@@ -173,6 +173,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         let now = clock.now();
         let actions = core.advance(now);
         daemon.carry_out(actions, &core);
+        core.replan(now);
 
         if !matches!(shutdown, Shutdown::Running) && core.running() == 0 {
             info!("all runs ended; exiting");

@@ -2,9 +2,10 @@
 //! runs in flight, which the core keeps at or below `max_concurrent`; idle workers
 //! block on the job channel and cost no wake-ups.
 
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Sender;
 use std::thread;
+
+use crossbeam_channel::Receiver;
 
 use tracing::error;
 
@@ -13,18 +14,20 @@ use crate::engine::event::Event;
 use crate::exec::{self, Job, Progress};
 
 pub struct Pool {
-    jobs: Sender<(RunId, Job)>,
-    queue: Arc<Mutex<Receiver<(RunId, Job)>>>,
+    jobs: crossbeam_channel::Sender<(RunId, Job)>,
+    /// Every worker receives from this multi-consumer channel directly: a burst of
+    /// due runs reaches idle workers in parallel, not one lock hand-off at a time.
+    queue: Receiver<(RunId, Job)>,
     events: Sender<Event>,
     threads: usize,
 }
 
 impl Pool {
     pub fn new(events: Sender<Event>) -> Pool {
-        let (jobs, queue) = mpsc::channel();
+        let (jobs, queue) = crossbeam_channel::unbounded();
         Pool {
             jobs,
-            queue: Arc::new(Mutex::new(queue)),
+            queue,
             events,
             threads: 0,
         }
@@ -53,13 +56,9 @@ impl Pool {
     }
 }
 
-fn worker(queue: &Mutex<Receiver<(RunId, Job)>>, events: &Sender<Event>) {
+fn worker(queue: &Receiver<(RunId, Job)>, events: &Sender<Event>) {
     loop {
-        let next = match queue.lock() {
-            Ok(q) => q.recv(),
-            Err(_) => return,
-        };
-        let Ok((run, job)) = next else { return };
+        let Ok((run, job)) = queue.recv() else { return };
         let report = exec::execute(&job, &mut |p| {
             if let Progress::Started { pid } = p {
                 let _ = events.send(Event::Started { run, pid });

@@ -84,6 +84,7 @@ impl Sim {
             self.step_to(to);
             let actions = self.core.advance(self.now);
             self.take(actions);
+            self.core.replan(self.now);
             if next.is_none() {
                 break;
             }
@@ -242,6 +243,7 @@ fn interval_grid_survives_late_wakeups_and_coalesces_missed_firings() {
     // The loop wakes 3.7 s late (machine suspended or overloaded): one run, not three.
     sim.now.mono = 4 * S + 700_000;
     let actions = sim.core.advance(sim.now);
+    sim.core.replan(sim.now);
     assert_eq!(actions.len(), 1);
     sim.started.clear();
     sim.run_until(7 * S);
