@@ -68,6 +68,19 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     config::load_file(path, &ctx)
 }
 
+/// Checks the task file as `load_checked` would load it, counting tasks instead of
+/// keeping them.
+pub fn check_checked(path: &Path) -> Result<Loaded, FileError> {
+    if nix::unistd::Uid::effective().is_root() {
+        config::load::check_ownership(path)?;
+    }
+    let ctx = Context {
+        system_zone: system_zone(),
+        user_exists: &user_exists,
+    };
+    config::load::check_file(path, &ctx)
+}
+
 /// Loads the task file as the daemon does: when running as root, a file that others
 /// could change is refused first.
 pub fn load_checked(path: &Path) -> Result<Loaded, FileError> {

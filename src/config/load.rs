@@ -57,8 +57,12 @@ impl Format {
 /// A file that could be used: its valid tasks, and the entries that were rejected.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The settings and valid tasks (`tasks` stays empty when only counting).
     pub config: Config,
     pub errors: Vec<TaskError>,
+    /// Valid tasks, and how many of them are disabled.
+    pub valid: usize,
+    pub disabled: usize,
     /// Hash of the file's bytes, to tell a real change from a touch.
     pub content_hash: u64,
 }
@@ -68,6 +72,17 @@ pub fn load_file(path: &Path, ctx: &Context) -> Result<Loaded, FileError> {
     let label = path.display().to_string();
     let text = read_text(path, &label)?;
     parse_text(&label, &text, Format::of(path), ctx)
+}
+
+/// Checks the task file at `path` without keeping its tasks, only counting them, so
+/// checking a large file needs little more memory than parsing it.
+pub fn check_file(path: &Path, ctx: &Context) -> Result<Loaded, FileError> {
+    let label = path.display().to_string();
+    let text = read_text(path, &label)?;
+    schema::forget_parsed();
+    let result = parse_passes(&label, &text, Format::of(path), ctx, false);
+    schema::forget_parsed();
+    result
 }
 
 /// Reads a file as UTF-8 text with the size and type checks of a task file.
@@ -150,16 +165,19 @@ pub fn parse_text(
     ctx: &Context,
 ) -> Result<Loaded, FileError> {
     schema::forget_parsed();
-    let result = parse_passes(label, text, format, ctx);
+    let result = parse_passes(label, text, format, ctx, true);
     schema::forget_parsed();
     result
 }
 
+/// The passes over the text (see the module docs). With `keep` false, valid tasks are
+/// counted, not kept.
 fn parse_passes(
     label: &str,
     text: &str,
     format: Format,
     ctx: &Context,
+    keep: bool,
 ) -> Result<Loaded, FileError> {
     let content_hash = {
         let mut h = DefaultHasher::new();
@@ -234,6 +252,9 @@ fn parse_passes(
         failed_id: None,
         failed_field: None,
         tasks: Vec::new(),
+        keep,
+        valid: 0,
+        disabled: 0,
         seen: HashMap::new(),
     };
     let mut errors: Vec<TaskError> = Vec::new();
@@ -268,9 +289,12 @@ fn parse_passes(
         walk.probe = Some(index);
     }
     config.tasks = walk.tasks;
+    let (valid, disabled) = (walk.valid, walk.disabled);
     Ok(Loaded {
         config,
         errors,
+        valid,
+        disabled,
         content_hash,
     })
 }
@@ -487,6 +511,10 @@ struct Walk<'a> {
     failed_id: Option<String>,
     failed_field: Option<&'static str>,
     tasks: Vec<Task>,
+    /// Keep valid tasks in `tasks`; otherwise only count them.
+    keep: bool,
+    valid: usize,
+    disabled: usize,
     /// task_id to the index of its first definition.
     seen: HashMap<String, usize>,
 }
@@ -599,7 +627,11 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
         match validate::task(raw, walk.defaults, walk.ctx) {
             Ok(task) => {
                 walk.seen.insert(id, index);
-                walk.tasks.push(task);
+                walk.valid += 1;
+                walk.disabled += usize::from(!task.enabled);
+                if walk.keep {
+                    walk.tasks.push(task);
+                }
                 Ok(())
             }
             Err(e) => {
