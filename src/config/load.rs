@@ -191,6 +191,15 @@ fn parse_passes(
             "file is empty",
         ));
     }
+    if let Some((config, valid, disabled)) = single_pass(text, format, ctx, keep) {
+        return Ok(Loaded {
+            config,
+            errors: Vec::new(),
+            valid,
+            disabled,
+            content_hash,
+        });
+    }
     let file_err = |e: RawError, kind: FileErrorKind| FileError {
         file: label.to_owned(),
         position: e.position,
@@ -242,7 +251,7 @@ fn parse_passes(
     };
 
     let mut walk = Walk {
-        defaults: &defaults,
+        defaults,
         ctx,
         is_list,
         start: 0,
@@ -297,6 +306,98 @@ fn parse_passes(
         disabled,
         content_hash,
     })
+}
+
+/// The common case in one pass: a well-formed file whose every entry is valid and
+/// whose `defaults` (if any) come before `tasks`. Anything else returns None, and the
+/// passes of the module docs run instead, which find and place every error.
+fn single_pass(
+    text: &str,
+    format: Format,
+    ctx: &Context,
+    keep: bool,
+) -> Option<(Config, usize, usize)> {
+    let mut walk = Walk {
+        defaults: RawDefaults::default(),
+        ctx,
+        is_list: false,
+        start: 0,
+        cursor: None,
+        probe: None,
+        probed_id: None,
+        failed_id: None,
+        failed_field: None,
+        tasks: Vec::new(),
+        keep,
+        valid: 0,
+        disabled: 0,
+        seen: HashMap::new(),
+    };
+    let header = run_pass(text, format, SingleSeed(&mut walk)).ok()?;
+    let mut config = match header {
+        None => validate::seed_header(),
+        Some(raw) => validate::header(*raw, ctx).ok()?.0,
+    };
+    config.tasks = walk.tasks;
+    Some((config, walk.valid, walk.disabled))
+}
+
+/// The top level in one pass: global keys, `defaults`, then `tasks` entry by entry.
+/// Fails (for the caller to fall back) on anything unusual.
+struct SingleSeed<'w, 'a>(&'w mut Walk<'a>);
+
+impl<'de> DeserializeSeed<'de> for SingleSeed<'_, '_> {
+    type Value = Option<Box<RawHeader>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SingleSeed<'_, '_> {
+    type Value = Option<Box<RawHeader>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of tasks, or a mapping with a `tasks` list")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.is_list = true;
+        TasksSeed(self.0).visit_seq(seq)?;
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let walk = self.0;
+        let mut h = RawHeader {
+            defaults: None,
+            max_concurrent: None,
+            shutdown_grace_seconds: None,
+            shell: None,
+            python: None,
+            history_limit: None,
+            tasks: None,
+        };
+        let mut keys: Vec<String> = Vec::new();
+        let fallback = || de::Error::custom("not the common case");
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(&key) {
+                return Err(fallback());
+            }
+            match key.as_str() {
+                "defaults" if !keys.iter().any(|k| k == "tasks") => {
+                    let d: Option<RawDefaults> = map.next_value()?;
+                    walk.defaults = d.clone().unwrap_or_default();
+                    h.defaults = d;
+                }
+                "max_concurrent" => h.max_concurrent = map.next_value()?,
+                "shutdown_grace_seconds" => h.shutdown_grace_seconds = map.next_value()?,
+                "shell" => h.shell = map.next_value()?,
+                "python" => h.python = map.next_value()?,
+                "history_limit" => h.history_limit = map.next_value()?,
+                "tasks" => map.next_value_seed(TasksSeed(&mut *walk))?,
+                _ => return Err(fallback()),
+            }
+            keys.push(key);
+        }
+        Ok(Some(Box::new(h)))
+    }
 }
 
 /// A deserialization error, taken apart.
@@ -497,7 +598,7 @@ impl<'de> Visitor<'de> for HeaderSeed {
 
 /// State carried across the tasks passes.
 struct Walk<'a> {
-    defaults: &'a RawDefaults,
+    defaults: RawDefaults,
     ctx: &'a Context<'a>,
     is_list: bool,
     /// Entries before this index were handled by earlier passes.
@@ -624,7 +725,7 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
                 first + 1
             )));
         }
-        match validate::task(raw, walk.defaults, walk.ctx) {
+        match validate::task(raw, &walk.defaults, walk.ctx) {
             Ok(task) => {
                 walk.seen.insert(id, index);
                 walk.valid += 1;

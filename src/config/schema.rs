@@ -25,7 +25,7 @@ pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 macro_rules! raw_struct {
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Deserialize)]
+        #[derive(Clone, Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*

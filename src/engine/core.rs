@@ -26,7 +26,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Overlap, Schedule, Task};
+use crate::config::{Config, Overlap, Schedule, Task, Zone};
 use crate::reload::diff::Plan;
 use crate::schedule;
 use crate::wheel::{Key, Wheel};
@@ -191,6 +191,12 @@ pub struct Core {
     run_prefix: i64,
     /// Tasks that fired and wait for [`Core::replan`].
     unplanned: Vec<Arc<str>>,
+    /// See [`Core::next_cron_memo`]: the instant the memo is for, and its entries by
+    /// (pattern text, zone name).
+    cron_memo: (
+        Option<Timestamp>,
+        HashMap<(String, String), Option<Timestamp>>,
+    ),
 }
 
 impl Core {
@@ -217,6 +223,7 @@ impl Core {
             firing: true,
             run_prefix: now.wall.as_second(),
             unplanned: Vec::new(),
+            cron_memo: (None, HashMap::new()),
         };
         for task in &config.tasks {
             let id: Arc<str> = Arc::from(task.id.as_str());
@@ -334,10 +341,10 @@ impl Core {
                 let every = (every.as_micros() as u64).max(1);
                 (schedule::next_on_grid(entry.phase, every, now.mono), None)
             }
-            Schedule::Cron(cron, _) => {
+            Schedule::Cron(cron, source) => {
                 let after = entry.last_wall.map_or(now.wall, |l| l.max(now.wall));
-                match schedule::next_cron(cron, &task.zone, after) {
-                    Some(z) => (now.tick_at(z.timestamp()), Some(z.timestamp())),
+                match self.next_cron_memo(cron, source, &task.zone, after) {
+                    Some(t) => (now.tick_at(t), Some(t)),
                     None => {
                         warn!(task_id = %task.id, "cron schedule has no future firing; task will not run");
                         return;
@@ -360,6 +367,29 @@ impl Core {
             entry.next_wall = wall;
             entry.timer = Some(key);
         }
+    }
+
+    /// The next firing of a cron pattern after `after`, remembered for as long as
+    /// `after` stays the same: when many tasks share a pattern and fire together (or
+    /// start together), it is computed once, not once per task.
+    fn next_cron_memo(
+        &mut self,
+        cron: &croner::Cron,
+        source: &str,
+        zone: &Zone,
+        after: Timestamp,
+    ) -> Option<Timestamp> {
+        if self.cron_memo.0 != Some(after) {
+            self.cron_memo.0 = Some(after);
+            self.cron_memo.1.clear();
+        }
+        let key = (source.to_owned(), zone.name.clone());
+        if let Some(next) = self.cron_memo.1.get(&key) {
+            return *next;
+        }
+        let next = schedule::next_cron(cron, zone, after).map(|z| z.timestamp());
+        self.cron_memo.1.insert(key, next);
+        next
     }
 
     fn jitter(&mut self, task: &Task) -> Tick {
