@@ -69,6 +69,9 @@ impl Now {
     }
 }
 
+/// Next cron firings by (pattern text, zone name); see [`Core::next_cron_memo`].
+type CronMemo = HashMap<(String, String), Option<Timestamp>>;
+
 /// Identifies a run across the engine.
 pub type RunId = u64;
 
@@ -193,10 +196,7 @@ pub struct Core {
     unplanned: Vec<Arc<str>>,
     /// See [`Core::next_cron_memo`]: the instant the memo is for, and its entries by
     /// (pattern text, zone name).
-    cron_memo: (
-        Option<Timestamp>,
-        HashMap<(String, String), Option<Timestamp>>,
-    ),
+    cron_memo: (Option<Timestamp>, CronMemo),
 }
 
 impl Core {
