@@ -45,7 +45,8 @@ pub fn watch(events: Sender<Event>) -> std::io::Result<()> {
 }
 
 fn arm(timer: &TimerFd) -> nix::Result<()> {
-    // A hundred years from the epoch's far side: never reached in practice.
+    // About the year 2106: never reached in practice, so the timer only ever ends by
+    // being cancelled.
     let far = TimeSpec::new(i64::from(i32::MAX) * 2, 0);
     timer.set(
         Expiration::OneShot(far),

@@ -34,8 +34,6 @@ use crate::wheel::{Key, Wheel};
 /// A point on the engine's monotonic timeline, in microseconds.
 pub type Tick = u64;
 
-/// Microseconds per second.
-const SEC: u64 = 1_000_000;
 /// The longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// A backward wall-clock step longer than this re-plans cron tasks from the new time
@@ -733,11 +731,6 @@ impl Core {
         format!("{}-{run}", self.run_prefix)
     }
 
-    /// The worker limit.
-    pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
-    }
-
     /// Runs in flight.
     pub fn running(&self) -> usize {
         self.running.len()
@@ -747,11 +740,6 @@ impl Core {
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }
-
-    /// The task of a run in flight.
-    pub fn task_of(&self, run: RunId) -> Option<&str> {
-        self.running.get(&run).map(|r| &*r.task)
-    }
 }
 
 /// The delay before retry `attempt + 1`: the base, doubled per attempt, at most 1 h.
@@ -760,9 +748,4 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
         .checked_shl(attempt.saturating_sub(1))
         .unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-/// Whole seconds as ticks.
-pub fn secs(s: u64) -> Tick {
-    s * SEC
 }

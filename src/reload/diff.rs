@@ -44,13 +44,6 @@ impl Plan {
         }
         s
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.replanned.is_empty()
-            && self.updated.is_empty()
-    }
 }
 
 /// Compares the loaded tasks with the new file's valid tasks. `invalid` holds the ids of
