@@ -674,7 +674,7 @@ impl<'de> Visitor<'de> for TasksSeed<'_, '_> {
         loop {
             if index < walk.start {
                 let more = if walk.probe == Some(index) {
-                    seq.next_element_seed(IdProbe)?
+                    seq.next_element_seed(IdProbe { entry: true })?
                         .map(|id| walk.probed_id = id)
                 } else {
                     seq.next_element::<IgnoredAny>()?.map(drop)
@@ -744,14 +744,18 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
     }
 }
 
-/// Reads just the task_id of an entry, accepting anything; an entry that is not a
-/// mapping has no id.
-struct IdProbe;
+/// Reads just the task_id of an entry, accepting anything. As the entry itself
+/// (`entry: true`) it yields the string value of its `task_id` key; an entry that is not
+/// a mapping has no id. As a key or value inside it, it yields the string, if it is one.
+#[derive(Clone, Copy)]
+struct IdProbe {
+    entry: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for IdProbe {
     type Value = Option<String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_any(IdProbe)
+        d.deserialize_any(self)
     }
 }
 
@@ -761,10 +765,11 @@ impl<'de> Visitor<'de> for IdProbe {
         f.write_str("anything")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let inner = IdProbe { entry: false };
         let mut id = None;
-        while let Some(key) = map.next_key::<Scalar>()? {
-            if key.0.as_deref() == Some("task_id") {
-                id = map.next_value::<Scalar>()?.0;
+        while let Some(key) = map.next_key_seed(inner)? {
+            if self.entry && key.as_deref() == Some("task_id") {
+                id = map.next_value_seed(inner)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -775,8 +780,8 @@ impl<'de> Visitor<'de> for IdProbe {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<String>, E> {
-        Ok(None)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
+        Ok((!self.entry).then(|| v.to_owned()))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
         Ok(None)
@@ -792,47 +797,5 @@ impl<'de> Visitor<'de> for IdProbe {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
         Ok(None)
-    }
-}
-
-/// A key or value of any type; `Some` when it is a string.
-struct Scalar(Option<String>);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("anything")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_owned())))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(None))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
