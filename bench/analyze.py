@@ -18,16 +18,15 @@ Precision: the starts of each task are aligned, in time order, with the whole
 seconds it should have fired at (an edit-distance alignment by dynamic programming,
 `align` below): each start is matched to at most one second, in increasing order,
 or left unmatched (an extra, *doubled* firing); a second with no start is *lost*.
-Costs: lateness L >= 0 costs L seconds, an *early* start (L < 0) costs
-0.5 + 5 |L|, a lost second or an extra start costs 1. So a start is attributed to
-the second before it however late it is (no fixed window), unless that would
-force more lost or doubled firings than it explains. Lateness is `t - s` of the
-matched second. Only seconds in [S, E] (inclusive) are reported: for each
+Costs: lateness L >= 0 costs L seconds, a lost second or an extra start costs 1, an
+*early* start (L < 0) costs 1.5 + |L|. So a start is attributed to the second before
+it however late it is, and counts as early only when that second already has its
+start and it lies within half a second before the next one. Lateness is `t - s` of
+the matched second. Only seconds in [S, E] (inclusive) are reported: for each
 expected task id (t0000 .. t<N-1>) exactly one start each. Ids that are not
-expected are counted as *unexpected*. Caveat: when a start is more than a second
-late, the probe times alone cannot tell "late by 1.3 s" from "lost one second and
-0.3 s late on the next"; the alignment picks the cheaper explanation (usually the
-latter).
+expected are counted as *unexpected*. Caveat: a start about a second late cannot be
+told from an early start of the next second by the probe times alone; the alignment
+prefers "late" (cronwheel cannot start a run before its timer, which rounds up).
 
 Drift: interval tasks. Per task, firing k is expected at `first + k * interval`;
 k is the nearest whole number of intervals since the earliest start of all tasks
@@ -86,11 +85,15 @@ def task_ids(n):
 
 LOST_COST = 1.0
 EXTRA_COST = 1.0
+# An early start costs more than "late for the previous second, this one lost"
+# (at most 1 + 1), unless the previous second already has its start: then it costs
+# less than "extra start, this second lost" (1 + 1) when within 0.5 s of the second.
+EARLY_COST = 1.5
 
 
 def lateness_cost(lat_ns):
     lat = lat_ns / NS
-    return lat if lat >= 0 else 0.5 + 5 * -lat
+    return lat if lat >= 0 else EARLY_COST + -lat
 
 
 def align(ts, lo, hi, from_s, to_s):

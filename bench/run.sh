@@ -11,7 +11,8 @@
 #   --n "LIST"  the task counts of the precision scenario (default "1 100 1000")
 #
 # Environment: CW_LOG_LEVEL (default warn) is the daemon's --log-level in the
-# precision, overhead and drift runs; info logs two lines per run.
+# precision, overhead and drift runs; info logs two lines per run. CW_STATE=off runs
+# the daemon with --no-state (no run history), to measure what the history costs.
 #
 # Run one benchmark at a time on a quiet machine: every scenario measures timing.
 # Everything it writes goes under bench/target/ (gitignored): the binaries, and one
@@ -33,7 +34,7 @@ PY="${PYTHON:-python3}"
 LOG_LEVEL="${CW_LOG_LEVEL:-warn}"
 NS=1000000000
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 quick=0
 prec_ns=""
@@ -480,6 +481,15 @@ for line in sys.stdin:
 
 # --------------------------------------------------------------------------- main
 
+# One benchmark at a time on this machine: a second invocation waits for the first
+# (two at once would each measure the other's load).
+mkdir -p "$T"
+exec 9>"$T/run.lock"
+if ! flock -n 9; then
+    log "another bench/run.sh is running; waiting for it to finish"
+    flock 9
+fi
+
 build_all
 W="$T/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$W"
@@ -491,10 +501,10 @@ commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
     commit="$commit+dirty"
 fi
-printf '{"scenario": "meta", "date": "%s", "cpu": "%s", "cores": %d, "kernel": "%s", "commit": "%s", "quick": %d, "repeat": %d, "probe": "%s", "clk_tck": %d, "state_dir_per_run": %d}\n' \
+printf '{"scenario": "meta", "date": "%s", "cpu": "%s", "cores": %d, "kernel": "%s", "commit": "%s", "quick": %d, "repeat": %d, "probe": "%s", "clk_tck": %d, "state_dir_per_run": %d, "state": "%s", "log_level": "%s"}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$(nproc)" "$(uname -r)" \
-    "$commit" "$quick" "$repeat" "$PROBE_LINK" "$CLK_TCK" "$STATE_DIR_OPT" | record
+    "$commit" "$quick" "$repeat" "$PROBE_LINK" "$CLK_TCK" "$STATE_DIR_OPT" "${CW_STATE:-on}" "$LOG_LEVEL" | record
 log "results: $W (scenarios: ${scenarios[*]}; repeat $repeat)"
 
 failed=()
