@@ -14,11 +14,6 @@ pub enum Sig {
 /// One thing that happened, sent by a worker, the signal thread or the clock watcher.
 #[derive(Debug)]
 pub enum Event {
-    /// A run's child is running as the leader of process group `pid`.
-    Started {
-        run: RunId,
-        pid: u32,
-    },
     /// A run is over.
     Finished {
         run: RunId,

@@ -236,9 +236,6 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         }
         let Some(event) = event else { continue };
         match event {
-            Event::Started { run, pid } => {
-                tracing::debug!(run_id = %core.run_name(run), pid, "run started");
-            }
             Event::Finished { run, report } => {
                 daemon.controls.remove(&run);
                 let now = clock.now();
@@ -520,7 +517,7 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
         python: Arc::from(config.python.as_str()),
         control: read,
     };
-    let report = crate::exec::execute(&job, &mut |_| {});
+    let report = crate::exec::execute(&job);
     Ok(report.outcome.exit_code())
 }
 #[cfg(test)]

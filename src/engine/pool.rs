@@ -11,7 +11,7 @@ use tracing::error;
 
 use crate::engine::core::RunId;
 use crate::engine::event::Event;
-use crate::exec::{self, Job, Progress};
+use crate::exec::{self, Job};
 
 pub struct Pool {
     jobs: crossbeam_channel::Sender<(RunId, Job)>,
@@ -59,11 +59,8 @@ impl Pool {
 fn worker(queue: &Receiver<(RunId, Job)>, events: &Sender<Event>) {
     loop {
         let Ok((run, job)) = queue.recv() else { return };
-        let report = exec::execute(&job, &mut |p| {
-            if let Progress::Started { pid } = p {
-                let _ = events.send(Event::Started { run, pid });
-            }
-        });
+        // The worker logs the start itself; the main loop only hears of the end.
+        let report = exec::execute(&job);
         if events.send(Event::Finished { run, report }).is_err() {
             return;
         }

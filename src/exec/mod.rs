@@ -96,15 +96,6 @@ fn signal_name(sig: i32) -> String {
         .map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned())
 }
 
-/// What a worker reports about a run.
-#[derive(Debug)]
-pub enum Progress {
-    /// The child is running as the leader of process group `pid`.
-    Started { pid: u32 },
-    /// The run is over and its process group has been dealt with.
-    Finished(Report),
-}
-
 /// The end of a run.
 #[derive(Clone, Debug)]
 pub struct Report {

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::exec::output::{Budget, LineBuffer, Verdict};
 use crate::exec::spawn::{self, Identity};
-use crate::exec::{Job, Outcome, Progress, Report};
+use crate::exec::{Job, Outcome, Report};
 
 /// What the engine asks of a running run through its control pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +32,8 @@ pub fn request_stop(control: &OwnedFd, mode: StopMode) {
     let _ = nix::unistd::write(control, &[mode as u8]);
 }
 
-/// Runs a job to its end on the calling thread, reporting its start through `progress`.
-pub fn execute(job: &Job, progress: &mut dyn FnMut(Progress)) -> Report {
+/// Runs a job to its end on the calling thread.
+pub fn execute(job: &Job) -> Report {
     let start = Instant::now();
     let task = &job.task;
     let spawn_error = |message: String| {
@@ -60,7 +60,6 @@ pub fn execute(job: &Job, progress: &mut dyn FnMut(Progress)) -> Report {
         }
     };
     let pid = child.id();
-    progress(Progress::Started { pid });
     info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, pid, "run started");
 
     let mut run = Supervised {
