@@ -8,10 +8,8 @@
 
 pub mod core;
 pub mod event;
-mod pool;
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -24,8 +22,7 @@ use crate::commands::Fatal;
 use crate::config::Config;
 use crate::engine::core::{Action, Core, Now, RunId};
 use crate::engine::event::{Event, Sig};
-use crate::engine::pool::Pool;
-use crate::exec::{request_stop, Job, Outcome, Report, StopMode};
+use crate::exec::{Executor, Job, Outcome, Report, StopMode};
 use crate::reload::diff::diff;
 use crate::sdnotify;
 use crate::state::{Record, RunRecord};
@@ -146,9 +143,14 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         ..config
     };
     release_free_memory();
+    let finished = tx.clone();
+    let executor = Executor::start(Box::new(move |run, report| {
+        // The main loop outlives the executor's use of this sender.
+        let _ = finished.send(Event::Finished { run, report });
+    }))
+    .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
     let mut daemon = Daemon {
-        pool: Pool::new(tx.clone()),
-        controls: HashMap::new(),
+        executor,
         runs: HashMap::new(),
         store,
         shell: Arc::from(config.shell.as_str()),
@@ -237,7 +239,6 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         let Some(event) = event else { continue };
         match event {
             Event::Finished { run, report } => {
-                daemon.controls.remove(&run);
                 let now = clock.now();
                 daemon.record_end(run, &report, now.wall);
                 let actions = core.finished(run, report.outcome.is_success(), now);
@@ -399,11 +400,9 @@ struct RunInfo {
     scheduled: jiff::Timestamp,
 }
 
-/// The main loop's hands: the worker pool, the control pipes of runs in flight, and
-/// the state store.
+/// The main loop's hands: the executor and the state store.
 struct Daemon {
-    pool: Pool,
-    controls: HashMap<RunId, OwnedFd>,
+    executor: Executor,
     runs: HashMap<RunId, RunInfo>,
     store: Option<crate::state::Store>,
     shell: Arc<str>,
@@ -415,14 +414,6 @@ impl Daemon {
         for action in actions {
             match action {
                 Action::Start(start) => {
-                    let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            error!(task_id = %start.task.id, error = %e, "cannot create a control pipe; run not started");
-                            continue;
-                        }
-                    };
-                    self.controls.insert(start.run, write);
                     if let Some(store) = &self.store {
                         store.record(Record::Fired {
                             task_id: start.task.id.clone(),
@@ -444,19 +435,16 @@ impl Daemon {
                         attempt: start.attempt,
                         shell: self.shell.clone(),
                         python: self.python.clone(),
-                        control: read,
                     };
-                    self.pool.submit(start.run, job, core.running());
+                    self.executor.submit(start.run, job);
                 }
                 Action::Stop { run, kill_now } => {
-                    if let Some(ctl) = self.controls.get(&run) {
-                        let mode = if kill_now {
-                            StopMode::Kill
-                        } else {
-                            StopMode::Graceful
-                        };
-                        request_stop(ctl, mode);
-                    }
+                    let mode = if kill_now {
+                        StopMode::Kill
+                    } else {
+                        StopMode::Graceful
+                    };
+                    self.executor.stop(run, mode);
                 }
             }
         }
@@ -507,17 +495,22 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
             format!("no valid task with task_id {task_id:?}"),
         ));
     };
-    let (read, _write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Fatal::new(2, format!("cannot create a pipe: {e}")))?;
     let job = Job {
         run_id: format!("exec-{}", std::process::id()),
         task: Arc::new(task.clone()),
         attempt: 1,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
-        control: read,
     };
-    let report = crate::exec::execute(&job);
+    let (tx, rx) = mpsc::channel();
+    let executor = Executor::start(Box::new(move |_, report| {
+        let _ = tx.send(report);
+    }))
+    .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
+    executor.submit(0, job);
+    let report = rx
+        .recv()
+        .map_err(|_| Fatal::new(2, "the executor stopped before the run ended"))?;
     Ok(report.outcome.exit_code())
 }
 #[cfg(test)]

@@ -1,27 +1,24 @@
-//! Running one task: spawning it in its own process group, streaming its output into
+//! Running tasks: spawning each run in its own process group, streaming its output into
 //! the log, enforcing its timeout, stopping it on request, and reaping it.
 //!
-//! A run is supervised by the worker thread that spawned it, and only that thread
-//! signals or reaps its process group. That ordering is what makes signalling safe: the
-//! group leader is never reaped before the last signal to its group is sent, so the
-//! group id cannot have been reused by an unrelated process.
-//!
-//! `spawn` builds the command; `supervise` is the loop that waits on the child's pipes,
-//! its pidfd, the run's control pipe and its deadlines, all in one `poll`.
+//! `spawn` builds the command; `executor` owns the threads (a few spawners, one
+//! supervisor); `supervise` starts a run and is the one loop that watches every run's
+//! pipes, pidfd and deadlines.
 
+mod executor;
 mod output;
 mod spawn;
 mod supervise;
 
 use std::fmt;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Task;
 
+pub use executor::Executor;
 pub use spawn::Identity;
-pub use supervise::{execute, request_stop, StopMode};
+pub use supervise::{Sink, StopMode};
 
 /// Everything a worker needs to run one task once.
 pub struct Job {
@@ -31,8 +28,6 @@ pub struct Job {
     pub attempt: u32,
     pub shell: Arc<str>,
     pub python: Arc<str>,
-    /// Read end of the run's control pipe (see [`request_stop`]).
-    pub control: OwnedFd,
 }
 
 /// How a run ended.

@@ -1,39 +1,77 @@
-//! The supervision loop of one run. See the module docs of `exec` for why the worker,
-//! and only the worker, signals and reaps its child.
+//! Starting a run (on a spawner thread) and supervising every run in flight (on the
+//! supervisor thread): one `epoll` over each run's stdout, stderr and pidfd, the
+//! timeouts and kill graces on a deadline heap, stop requests from the mailbox.
+//!
+//! Only the supervisor signals or reaps a run's process group, and it signals the group
+//! only before it reaps the leader, so the group id cannot have been reused by an
+//! unrelated process.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::process::{ChildStderr, ChildStdout, ExitStatus};
+use std::process::{Child, ChildStderr, ChildStdout, ExitStatus};
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tracing::{info, warn};
 
+use crate::exec::executor::{Mailbox, Msg};
 use crate::exec::output::{Budget, LineBuffer, Verdict};
 use crate::exec::spawn::{self, Identity};
 use crate::exec::{Job, Outcome, Report};
 
-/// What the engine asks of a running run through its control pipe.
+/// What the executor calls, on the supervisor thread, with each ended run.
+pub type Sink = Box<dyn FnMut(u64, Report) + Send>;
+
+/// What the engine asks of a running run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum StopMode {
     /// SIGTERM to the group, SIGKILL after the task's kill_grace.
-    Graceful = 1,
+    Graceful,
     /// SIGKILL to the group now.
-    Kill = 2,
+    Kill,
 }
 
-/// Asks the worker supervising a run to stop it. Harmless when the run is already over
-/// (the write fails with EPIPE, which is ignored).
-pub fn request_stop(control: &OwnedFd, mode: StopMode) {
-    let _ = nix::unistd::write(control, &[mode as u8]);
+/// The epoll token of the mailbox's eventfd; run tokens are `key << 2 | stream`.
+const WAKE: u64 = u64::MAX;
+const STDOUT: u64 = 0;
+const STDERR: u64 = 1;
+const PIDFD: u64 = 2;
+/// How often runs without a pidfd (kernels before 5.3) are checked for their exit.
+const NO_PIDFD_POLL: Duration = Duration::from_millis(100);
+/// Bytes read from a pipe at a time; one buffer serves every run.
+const READ_BUF: usize = 64 * 1024;
+/// Reads of one pipe per turn of the loop.
+const READS_PER_TURN: usize = 16;
+
+/// One started run.
+pub struct Running {
+    key: u64,
+    job: Job,
+    child: Child,
+    pgid: Pid,
+    pidfd: Option<OwnedFd>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    out_lines: LineBuffer,
+    err_lines: LineBuffer,
+    budget: Budget,
+    start: Instant,
+    timeout_at: Option<Instant>,
+    kill_at: Option<Instant>,
+    timed_out: bool,
+    stopped: bool,
 }
 
-/// Runs a job to its end on the calling thread.
-pub fn execute(job: &Job) -> Report {
+/// Starts a job (on a spawner thread). A run that cannot start gives its report.
+pub fn start(key: u64, job: Job) -> Result<Running, Report> {
     let start = Instant::now();
     let task = &job.task;
     let spawn_error = |message: String| {
@@ -49,57 +87,380 @@ pub fn execute(job: &Job) -> Report {
     };
     let who = match Identity::for_task(task) {
         Ok(w) => w,
-        Err(m) => return spawn_error(m),
+        Err(m) => return Err(spawn_error(m)),
     };
-    let mut cmd = spawn::command(job, &who);
+    let mut cmd = spawn::command(&job, &who);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             let program = cmd.get_program().to_string_lossy().into_owned();
-            return spawn_error(format!("{program}: {}", io_message(&e)));
+            return Err(spawn_error(format!("{program}: {}", io_message(&e))));
         }
     };
     let pid = child.id();
     info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, pid, "run started");
-
-    let mut run = Supervised {
-        job,
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    for fd in [
+        stdout.as_ref().map(|s| s.as_raw_fd()),
+        stderr.as_ref().map(|s| s.as_raw_fd()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        set_nonblocking(fd);
+    }
+    let timeout_at = task.timeout.map(|t| start + t);
+    Ok(Running {
+        key,
         pgid: Pid::from_raw(pid as i32),
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
+        pidfd: pidfd_open(pid),
+        child,
+        stdout,
+        stderr,
         out_lines: LineBuffer::default(),
         err_lines: LineBuffer::default(),
         budget: Budget::default(),
+        start,
+        timeout_at,
+        kill_at: None,
         timed_out: false,
         stopped: false,
-    };
-    let pidfd = pidfd_open(pid);
-    run.watch(start, pidfd.as_ref(), || has_exited(pid));
-    // The leader has exited but is not reaped yet, so its pid still names the group. A
-    // run that was timed out or stopped loses its whole group, grandchildren included,
-    // before the leader is reaped.
-    if run.timed_out || run.stopped {
-        run.signal(Signal::SIGKILL);
+        job,
+    })
+}
+
+/// A deadline of one run: its timeout or the end of its kill grace.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Timeout,
+    Kill,
+}
+
+/// A run not started yet, with the stop asked of it meanwhile.
+type Pending = Option<StopMode>;
+
+pub(super) struct Supervisor {
+    epoll: Epoll,
+    mailbox: Arc<Mailbox>,
+    sink: Sink,
+    runs: HashMap<u64, Running>,
+    pending: HashMap<u64, Pending>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64, Due)>>,
+    /// Runs watched without a pidfd.
+    unwatched: usize,
+    buf: Vec<u8>,
+}
+
+impl Supervisor {
+    pub(super) fn new(mailbox: Arc<Mailbox>, sink: Sink) -> std::io::Result<Supervisor> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            mailbox.wake.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, WAKE),
+        )?;
+        Ok(Supervisor {
+            epoll,
+            mailbox,
+            sink,
+            runs: HashMap::new(),
+            pending: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            unwatched: 0,
+            buf: vec![0; READ_BUF],
+        })
     }
-    let status = child.wait();
-    run.drain();
-    let outcome = match status {
-        _ if run.timed_out => Outcome::Timeout,
-        Ok(status) => outcome_of(status),
-        Err(e) => Outcome::SpawnError(format!("cannot wait for the child: {e}")),
-    };
-    let duration = start.elapsed();
-    let duration_ms = duration.as_millis() as u64;
-    if outcome.is_success() {
-        info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, duration_ms, outcome = outcome.name(), "run ended: {outcome}");
-    } else {
-        warn!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, duration_ms, outcome = outcome.name(), stopped = run.stopped, "run ended: {outcome}");
+
+    /// The supervisor thread: runs until the process exits.
+    pub(super) fn run(mut self) {
+        let mut events = vec![EpollEvent::empty(); 256];
+        loop {
+            self.read_mail();
+            let wait = self.fire_deadlines();
+            self.mailbox.asleep.store(true, Ordering::SeqCst);
+            // Pairs with the fence in `Mailbox::post`.
+            fence(Ordering::SeqCst);
+            if !self.mailbox.rx.is_empty() {
+                self.mailbox.asleep.store(false, Ordering::SeqCst);
+                continue;
+            }
+            let timeout = wait.map_or(EpollTimeout::NONE, |w| {
+                // Rounded up: waking a millisecond early would only mean another turn.
+                let ms = w.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+            });
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    warn!(error = %e, "epoll_wait failed; retrying");
+                    std::thread::sleep(Duration::from_millis(10));
+                    0
+                }
+            };
+            self.mailbox.asleep.store(false, Ordering::SeqCst);
+            for event in &events[..n] {
+                self.handle(event.data());
+            }
+            if self.unwatched > 0 {
+                self.check_unwatched();
+            }
+        }
     }
-    Report {
-        outcome,
-        duration,
-        stopped: run.stopped,
-        output_tail: run.budget.tail(),
+
+    fn read_mail(&mut self) {
+        while let Ok(msg) = self.mailbox.rx.try_recv() {
+            match msg {
+                Msg::Submitted(key) => {
+                    self.pending.insert(key, None);
+                }
+                Msg::Started(run) => self.watch(*run),
+                Msg::NotStarted(key, report) => {
+                    self.pending.remove(&key);
+                    (self.sink)(key, report);
+                }
+                Msg::Stop(key, mode) => {
+                    if let Some(pending) = self.pending.get_mut(&key) {
+                        // A kill asked after a graceful stop wins.
+                        if *pending != Some(StopMode::Kill) {
+                            *pending = Some(mode);
+                        }
+                    } else if self.runs.contains_key(&key) {
+                        self.stop(key, mode);
+                    }
+                }
+            }
+        }
+    }
+
+    fn watch(&mut self, run: Running) {
+        let key = run.key;
+        let stop = self.pending.remove(&key).flatten();
+        for (fd, stream) in [
+            (run.stdout.as_ref().map(|s| s.as_fd()), STDOUT),
+            (run.stderr.as_ref().map(|s| s.as_fd()), STDERR),
+            (run.pidfd.as_ref().map(|p| p.as_fd()), PIDFD),
+        ] {
+            if let Some(fd) = fd {
+                if let Err(e) = self
+                    .epoll
+                    .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, key << 2 | stream))
+                {
+                    warn!(task_id = %run.job.task.id, run_id = %run.job.run_id, error = %e, "cannot watch the run's descriptors");
+                }
+            }
+        }
+        if run.pidfd.is_none() {
+            self.unwatched += 1;
+        }
+        if let Some(at) = run.timeout_at {
+            self.deadlines.push(Reverse((at, key, Due::Timeout)));
+        }
+        self.runs.insert(key, run);
+        if let Some(mode) = stop {
+            self.stop(key, mode);
+        }
+    }
+
+    fn stop(&mut self, key: u64, mode: StopMode) {
+        let Some(run) = self.runs.get_mut(&key) else {
+            return;
+        };
+        run.stopped = true;
+        match mode {
+            StopMode::Kill => {
+                run.signal(Signal::SIGKILL);
+                run.kill_at = None;
+            }
+            StopMode::Graceful if run.kill_at.is_none() => {
+                run.signal(Signal::SIGTERM);
+                let at = Instant::now() + run.job.task.kill_grace;
+                run.kill_at = Some(at);
+                self.deadlines.push(Reverse((at, key, Due::Kill)));
+            }
+            StopMode::Graceful => {}
+        }
+    }
+
+    /// Acts on the deadlines that are due; returns how long until the next one.
+    fn fire_deadlines(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        while let Some(&Reverse((at, key, due))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(run) = self.runs.get_mut(&key) else {
+                continue;
+            };
+            match due {
+                Due::Timeout if run.timeout_at == Some(at) => {
+                    run.timeout_at = None;
+                    run.timed_out = true;
+                    warn!(task_id = %run.job.task.id, run_id = %run.job.run_id, "timeout: SIGTERM to the process group");
+                    run.signal(Signal::SIGTERM);
+                    if run.kill_at.is_none() {
+                        let at = now + run.job.task.kill_grace;
+                        run.kill_at = Some(at);
+                        self.deadlines.push(Reverse((at, key, Due::Kill)));
+                    }
+                }
+                Due::Kill if run.kill_at == Some(at) => {
+                    run.kill_at = None;
+                    warn!(task_id = %run.job.task.id, run_id = %run.job.run_id, "still running after the kill grace: SIGKILL to the process group");
+                    run.signal(Signal::SIGKILL);
+                }
+                // Superseded: the run was stopped another way meanwhile.
+                _ => {}
+            }
+        }
+        let next = self
+            .deadlines
+            .peek()
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+        if self.unwatched > 0 {
+            Some(next.map_or(NO_PIDFD_POLL, |n| n.min(NO_PIDFD_POLL)))
+        } else {
+            next
+        }
+    }
+
+    fn handle(&mut self, token: u64) {
+        if token == WAKE {
+            // Only empties the counter; the mail is read at the top of the loop.
+            let _ = self.mailbox.wake.read();
+            return;
+        }
+        let key = token >> 2;
+        let Some(run) = self.runs.get_mut(&key) else {
+            // Ended earlier in this batch of events.
+            return;
+        };
+        match token & 3 {
+            STDOUT => {
+                if !run.read_stdout(&mut self.buf) {
+                    close(&self.epoll, &mut run.stdout);
+                }
+            }
+            STDERR => {
+                if !run.read_stderr(&mut self.buf) {
+                    close(&self.epoll, &mut run.stderr);
+                }
+            }
+            _ => self.end(key),
+        }
+    }
+
+    fn check_unwatched(&mut self) {
+        let ended: Vec<u64> = self
+            .runs
+            .values()
+            .filter(|r| r.pidfd.is_none() && has_exited(r.child.id()))
+            .map(|r| r.key)
+            .collect();
+        for key in ended {
+            self.end(key);
+        }
+    }
+
+    /// The leader has exited (it is a zombie, not reaped): finish the run.
+    fn end(&mut self, key: u64) {
+        let Some(mut run) = self.runs.remove(&key) else {
+            return;
+        };
+        if run.pidfd.is_none() {
+            self.unwatched -= 1;
+        }
+        // The leader's pid still names the group. A run that was timed out or stopped
+        // loses its whole group, grandchildren included, before the leader is reaped.
+        if run.timed_out || run.stopped {
+            run.signal(Signal::SIGKILL);
+        }
+        let status = run.child.wait();
+        // What the pipes hold now is logged; output a background grandchild writes
+        // after the leader exited is not waited for.
+        run.read_stdout(&mut self.buf);
+        run.read_stderr(&mut self.buf);
+        close(&self.epoll, &mut run.stdout);
+        close(&self.epoll, &mut run.stderr);
+        if let Some(pidfd) = run.pidfd.take() {
+            let _ = self.epoll.delete(pidfd.as_fd());
+        }
+        run.flush_lines();
+        let outcome = match status {
+            _ if run.timed_out => Outcome::Timeout,
+            Ok(status) => outcome_of(status),
+            Err(e) => Outcome::SpawnError(format!("cannot wait for the child: {e}")),
+        };
+        let duration = run.start.elapsed();
+        let (task, job) = (&run.job.task, &run.job);
+        let duration_ms = duration.as_millis() as u64;
+        if outcome.is_success() {
+            info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, duration_ms, outcome = outcome.name(), "run ended: {outcome}");
+        } else {
+            warn!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, duration_ms, outcome = outcome.name(), stopped = run.stopped, "run ended: {outcome}");
+        }
+        let report = Report {
+            outcome,
+            duration,
+            stopped: run.stopped,
+            output_tail: run.budget.tail(),
+        };
+        (self.sink)(key, report);
+    }
+}
+
+/// Stops watching a pipe and closes it.
+fn close<T: AsFd>(epoll: &Epoll, pipe: &mut Option<T>) {
+    if let Some(p) = pipe.take() {
+        // Deleted explicitly: a child being spawned at this moment may hold a copy of
+        // the descriptor until its exec, and epoll forgets only the last copy's close.
+        let _ = epoll.delete(p.as_fd());
+    }
+}
+
+impl Running {
+    fn signal(&self, sig: Signal) {
+        // ESRCH (the group is already gone) is the expected, harmless failure.
+        let _ = killpg(self.pgid, sig);
+    }
+
+    /// Reads what stdout holds. False at end of file.
+    fn read_stdout(&mut self, buf: &mut [u8]) -> bool {
+        let Some(s) = self.stdout.as_mut() else {
+            return false;
+        };
+        read_available(
+            s,
+            buf,
+            &mut self.out_lines,
+            &mut self.budget,
+            &self.job,
+            "stdout",
+        )
+    }
+
+    fn read_stderr(&mut self, buf: &mut [u8]) -> bool {
+        let Some(s) = self.stderr.as_mut() else {
+            return false;
+        };
+        read_available(
+            s,
+            buf,
+            &mut self.err_lines,
+            &mut self.budget,
+            &self.job,
+            "stderr",
+        )
+    }
+
+    /// Logs the last lines that ended without a newline.
+    fn flush_lines(&mut self) {
+        let (budget, job) = (&mut self.budget, &self.job);
+        self.out_lines
+            .finish(|l| log_line(budget, job, "stdout", l));
+        self.err_lines
+            .finish(|l| log_line(budget, job, "stderr", l));
     }
 }
 
@@ -139,8 +500,8 @@ fn io_message(e: &std::io::Error) -> String {
     }
 }
 
-/// A pidfd for the child: readable once it has exited. Lets one `poll` wait on the
-/// child, its pipes, the control pipe and a deadline together, without SIGCHLD.
+/// A pidfd for the child: readable once it has exited, so the child's end is one more
+/// event in the supervisor's epoll, without SIGCHLD.
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new file descriptor or -1;
     // it touches no memory of ours.
@@ -152,179 +513,9 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-struct Supervised<'a> {
-    job: &'a Job,
-    pgid: Pid,
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
-    out_lines: LineBuffer,
-    err_lines: LineBuffer,
-    budget: Budget,
-    timed_out: bool,
-    stopped: bool,
-}
-
-impl Supervised<'_> {
-    fn signal(&self, sig: Signal) {
-        // ESRCH (the group is already gone) is the expected, harmless failure.
-        let _ = killpg(self.pgid, sig);
-    }
-
-    /// Waits until the leader exits, streaming output and acting on the deadline and on
-    /// stop requests. `exited` checks the child without reaping it.
-    fn watch(&mut self, start: Instant, pidfd: Option<&OwnedFd>, mut exited: impl FnMut() -> bool) {
-        for fd in [
-            self.stdout.as_ref().map(|s| s.as_raw_fd()),
-            self.stderr.as_ref().map(|s| s.as_raw_fd()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            set_nonblocking(fd);
-        }
-        let grace = self.job.task.kill_grace;
-        let mut timeout_at = self.job.task.timeout.map(|t| start + t);
-        let mut kill_at: Option<Instant> = None;
-        let mut control_open = true;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let now = Instant::now();
-            if timeout_at.is_some_and(|t| now >= t) {
-                timeout_at = None;
-                self.timed_out = true;
-                warn!(task_id = %self.job.task.id, run_id = %self.job.run_id, "timeout: SIGTERM to the process group");
-                self.signal(Signal::SIGTERM);
-                kill_at.get_or_insert(now + grace);
-            }
-            if kill_at.is_some_and(|t| now >= t) {
-                kill_at = None;
-                warn!(task_id = %self.job.task.id, run_id = %self.job.run_id, "still running after the kill grace: SIGKILL to the process group");
-                self.signal(Signal::SIGKILL);
-            }
-            let wait = [timeout_at, kill_at]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|t| t.saturating_duration_since(now));
-
-            let out_fd = self.stdout.as_ref().map(|s| s.as_fd());
-            let err_fd = self.stderr.as_ref().map(|s| s.as_fd());
-            let ctl_fd = control_open.then(|| self.job.control.as_fd());
-            let pid_fd = pidfd.map(|p| p.as_fd());
-            let mut fds: Vec<PollFd> = [out_fd, err_fd, ctl_fd, pid_fd]
-                .iter()
-                .map(|fd| {
-                    PollFd::new(
-                        fd.unwrap_or(self.job.control.as_fd()),
-                        if fd.is_some() {
-                            PollFlags::POLLIN
-                        } else {
-                            PollFlags::empty()
-                        },
-                    )
-                })
-                .collect();
-            // Without a pidfd (kernels before 5.3), fall back to checking every 100 ms.
-            let wait = if pidfd.is_none() {
-                Some(wait.map_or(Duration::from_millis(100), |w| {
-                    w.min(Duration::from_millis(100))
-                }))
-            } else {
-                wait
-            };
-            let timeout = wait.map_or(PollTimeout::NONE, |w| {
-                PollTimeout::try_from(w.as_millis().saturating_add(1).min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            });
-            match poll(&mut fds, timeout) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => {}
-            }
-            let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
-            let (out_ready, err_ready, ctl_ready, pid_ready) =
-                (ready(0), ready(1), ready(2), ready(3));
-            drop(fds);
-            if out_ready {
-                self.read_stdout(&mut buf);
-            }
-            if err_ready {
-                self.read_stderr(&mut buf);
-            }
-            if ctl_ready {
-                let mut byte = [0u8; 16];
-                match nix::unistd::read(&self.job.control, &mut byte) {
-                    Ok(0) | Err(_) => control_open = false,
-                    Ok(n) => {
-                        self.stopped = true;
-                        if byte[..n].contains(&(StopMode::Kill as u8)) {
-                            self.signal(Signal::SIGKILL);
-                            kill_at = None;
-                        } else if kill_at.is_none() {
-                            self.signal(Signal::SIGTERM);
-                            kill_at = Some(Instant::now() + grace);
-                        }
-                    }
-                }
-            }
-            if (pid_ready || pidfd.is_none()) && exited() {
-                return;
-            }
-        }
-    }
-
-    fn read_stdout(&mut self, buf: &mut [u8]) {
-        if let Some(mut s) = self.stdout.take() {
-            if read_available(
-                &mut s,
-                buf,
-                &mut self.out_lines,
-                &mut self.budget,
-                self.job,
-                "stdout",
-            ) {
-                self.stdout = Some(s);
-            } else {
-                self.out_lines
-                    .finish(|l| log_line(&mut self.budget, self.job, "stdout", l));
-            }
-        }
-    }
-
-    fn read_stderr(&mut self, buf: &mut [u8]) {
-        if let Some(mut s) = self.stderr.take() {
-            if read_available(
-                &mut s,
-                buf,
-                &mut self.err_lines,
-                &mut self.budget,
-                self.job,
-                "stderr",
-            ) {
-                self.stderr = Some(s);
-            } else {
-                self.err_lines
-                    .finish(|l| log_line(&mut self.budget, self.job, "stderr", l));
-            }
-        }
-    }
-
-    /// Reads what the pipes hold now, then lets them go: output a background
-    /// grandchild writes after the leader exited is not waited for.
-    fn drain(&mut self) {
-        let mut buf = vec![0u8; 64 * 1024];
-        self.read_stdout(&mut buf);
-        self.read_stderr(&mut buf);
-        self.out_lines
-            .finish(|l| log_line(&mut self.budget, self.job, "stdout", l));
-        self.err_lines
-            .finish(|l| log_line(&mut self.budget, self.job, "stderr", l));
-        self.stdout = None;
-        self.stderr = None;
-    }
-}
-
-/// Reads until the pipe would block. False at end of file.
+/// Reads until the pipe would block, or `READS_PER_TURN` times: a child that writes
+/// without pause must not keep the supervisor from the other runs (the pipe stays
+/// readable, so the next turn goes on). False at end of file.
 fn read_available(
     src: &mut impl Read,
     buf: &mut [u8],
@@ -333,7 +524,7 @@ fn read_available(
     job: &Job,
     stream: &str,
 ) -> bool {
-    loop {
+    for _ in 0..READS_PER_TURN {
         match src.read(buf) {
             Ok(0) => return false,
             Ok(n) => lines.push(&buf[..n], |l| log_line(budget, job, stream, l)),
@@ -342,6 +533,7 @@ fn read_available(
             Err(_) => return false,
         }
     }
+    true
 }
 
 fn log_line(budget: &mut Budget, job: &Job, stream: &str, line: &[u8]) {
