@@ -3,6 +3,7 @@
 
     analyze.py precision FILE --impl cronwheel|floor --n N --from S --to E
                [--cpu-start TICKS --cpu-end TICKS --clk-tck HZ] [--scenario NAME]
+               [--period SECONDS] [--dump FILE]
     analyze.py drift FILE --n N --interval SECONDS [--impl cronwheel]
     analyze.py table RESULTS.jsonl [RESULTS.jsonl ...]
 
@@ -27,6 +28,11 @@ expected task id (t0000 .. t<N-1>) exactly one start each. Ids that are not
 expected are counted as *unexpected*. Caveat: a start about a second late cannot be
 told from an early start of the next second by the probe times alone; the alignment
 prefers "late" (cronwheel cannot start a run before its timer, which rounds up).
+
+`--period 60` analyses tasks due every minute the same way (bench/compare): the
+boundaries are the minutes from S to E, the costs are counted in minutes instead of
+seconds, and the record gains `period_s` and `boundaries`. `--dump FILE` writes every
+lateness of the window (ms, ascending) for the comparison chart.
 
 Drift: interval tasks. Per task, firing k is expected at `first + k * interval`;
 k is the nearest whole number of intervals since the earliest start of all tasks
@@ -91,14 +97,16 @@ EXTRA_COST = 1.0
 EARLY_COST = 1.5
 
 
-def lateness_cost(lat_ns):
-    lat = lat_ns / NS
+def lateness_cost(lat_ns, unit=NS):
+    lat = lat_ns / unit
     return lat if lat >= 0 else EARLY_COST + -lat
 
 
-def align(ts, lo, hi, from_s, to_s):
+def align(ts, lo, hi, from_s, to_s, unit=NS):
     """Aligns the sorted start times `ts` (ns) of one task with the seconds lo..hi.
-    Returns [(t, second or None)]; seconds outside [from_s, to_s] may be lost freely."""
+    Returns [(t, second or None)]; seconds outside [from_s, to_s] may be lost freely.
+    With `unit` other than a second (ns), "second" k is the boundary k * unit and the
+    costs are counted in units instead of seconds."""
     secs = list(range(lo, hi + 1))
     m, k = len(ts), len(secs)
     inf = float("inf")
@@ -122,9 +130,9 @@ def align(ts, lo, hi, from_s, to_s):
                     nxt[j] = c + EXTRA_COST
                     bnxt[j] = 2
                 if j < k:
-                    lat = t - secs[j] * NS
-                    if -NS < lat < 10 * NS:
-                        v = c + lateness_cost(lat)
+                    lat = t - secs[j] * unit
+                    if -unit < lat < 10 * unit:
+                        v = c + lateness_cost(lat, unit)
                         if v < nxt[j + 1]:
                             nxt[j + 1] = v
                             bnxt[j + 1] = 3
@@ -146,6 +154,14 @@ def align(ts, lo, hi, from_s, to_s):
 
 
 def precision(a):
+    # --period P: the boundaries are the multiples of P seconds from S to E (both
+    # multiples of P); below, "seconds" are boundary numbers and NS-sized steps are
+    # `unit`-sized. P = 1 is the plain per-second analysis.
+    period = getattr(a, "period", 1) or 1
+    if a.from_s % period or a.to_s % period:
+        sys.exit(f"analyze.py: --from and --to must be multiples of --period {period}")
+    unit = period * NS
+    from_b, to_b = a.from_s // period, a.to_s // period
     samples, bad = read_probe(a.file)
     expected = set(task_ids(a.n))
     by_task = defaultdict(list)
@@ -153,29 +169,32 @@ def precision(a):
     for tid, t in samples:
         if tid in expected:
             by_task[tid].append(t)
-        elif a.from_s * NS <= t < (a.to_s + 1) * NS:
+        elif from_b * unit <= t < (to_b + 1) * unit:
             unexpected += 1
     late = []
     early = lost = doubled = 0
     for tid in expected:
         ts = sorted(by_task.get(tid, []))
-        lo = min([a.from_s] + [t // NS - 1 for t in ts])
-        hi = max([a.to_s] + [t // NS + 1 for t in ts])
+        lo = min([from_b] + [t // unit - 1 for t in ts])
+        hi = max([to_b] + [t // unit + 1 for t in ts])
         matched = set()
-        for t, s in align(ts, lo, hi, a.from_s, a.to_s):
+        for t, s in align(ts, lo, hi, from_b, to_b, unit):
             if s is None:
-                if a.from_s * NS <= t < (a.to_s + 1) * NS:
+                if from_b * unit <= t < (to_b + 1) * unit:
                     doubled += 1
                 continue
-            if not a.from_s <= s <= a.to_s:
+            if not from_b <= s <= to_b:
                 continue
             matched.add(s)
-            lat = t - s * NS
+            lat = t - s * unit
             late.append(lat)
             if lat < 0:
                 early += 1
-        lost += (a.to_s - a.from_s + 1) - len(matched)
+        lost += (to_b - from_b + 1) - len(matched)
     late.sort()
+    if getattr(a, "dump", None):
+        with open(a.dump, "w") as f:
+            f.writelines(f"{v / 1e6:.3f}\n" for v in late)
     rec = {
         "scenario": a.scenario,
         "impl": a.impl,
@@ -183,7 +202,7 @@ def precision(a):
         "from_s": a.from_s,
         "to_s": a.to_s,
         "seconds": a.to_s - a.from_s + 1,
-        "expected": a.n * (a.to_s - a.from_s + 1),
+        "expected": a.n * (to_b - from_b + 1),
         "firings": len(late),
         "p50_ms": ms(pct(late, 50)),
         "p99_ms": ms(pct(late, 99)),
@@ -196,6 +215,9 @@ def precision(a):
         "unexpected": unexpected,
         "malformed": bad,
     }
+    if period != 1:
+        rec["period_s"] = period
+        rec["boundaries"] = to_b - from_b + 1
     add_extra(rec, a.extra)
     if a.cpu_start is not None and a.cpu_end is not None:
         cpu_ms = (a.cpu_end - a.cpu_start) * 1000.0 / a.clk_tck
@@ -483,6 +505,11 @@ def main():
     pp.add_argument("--clk-tck", type=int, default=100)
     pp.add_argument("--extra", action="append", metavar="KEY=VALUE",
                     help="extra field for the record (repeatable)")
+    pp.add_argument("--period", type=int, default=1,
+                    help="seconds between boundaries (60: tasks due every minute); "
+                         "--from and --to are multiples of it")
+    pp.add_argument("--dump", metavar="FILE",
+                    help="also write each lateness in the window (ms, ascending), one a line")
     pd = sub.add_parser("drift")
     pd.add_argument("file")
     pd.add_argument("--impl", default="cronwheel")

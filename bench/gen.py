@@ -2,6 +2,7 @@
 """Generates the cronwheel task files the benchmark runs (standard library only).
 
     gen.py every-second N PROBE OUT OUTFILE   N tasks, cron "* * * * * *", exec probe
+    gen.py every-minute N PROBE OUT OUTFILE   N tasks, cron "* * * * *" (bench/compare)
     gen.py interval N SECONDS PROBE OUT OUTFILE N tasks, interval_seconds: SECONDS
     gen.py idle N PROBE OUTFILE                  N tasks never due within a day
     gen.py check N OUTFILE                       N varied tasks, for `cronwheel check`
@@ -26,15 +27,20 @@ def header(n, out):
     out.write("tasks:\n")
 
 
-def every_second(n, probe, probe_out, path):
+def every_second(n, probe, probe_out, path, cron="* * * * * *"):
     with open(path, "w") as out:
         header(n, out)
         for i in range(n):
             tid = f"t{i:04d}"
             out.write(f"  - task_id: {tid}\n")
-            out.write('    cron: "* * * * * *"\n')
+            out.write(f"    cron: {q(cron)}\n")
             out.write("    task_type: exec\n")
             out.write(f"    entry_point: [{q(probe)}, {q(tid)}, {q(probe_out)}]\n")
+
+
+def every_minute(n, probe, probe_out, path):
+    """As every_second, with the 5-field expression every cron understands."""
+    every_second(n, probe, probe_out, path, cron="* * * * *")
 
 
 def interval(n, seconds, probe, probe_out, path):
@@ -119,6 +125,8 @@ def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "every-second" and len(args) == 4:
         every_second(int(args[0]), args[1], args[2], args[3])
+    elif cmd == "every-minute" and len(args) == 4:
+        every_minute(int(args[0]), args[1], args[2], args[3])
     elif cmd == "interval" and len(args) == 5:
         interval(int(args[0]), int(args[1]), args[2], args[3], args[4])
     elif cmd == "idle" and len(args) == 3:

@@ -14,11 +14,8 @@ pub enum Sig {
 /// One thing that happened, sent by a worker, the signal thread or the clock watcher.
 #[derive(Debug)]
 pub enum Event {
-    /// A run is over.
-    Finished {
-        run: RunId,
-        report: Report,
-    },
+    /// Runs are over (those the executor saw end at about the same moment).
+    Finished(Vec<(RunId, Report)>),
     Signal(Sig),
     /// The wall clock was set (NTP step, `date -s`, resume from suspend).
     ClockChanged,

@@ -99,6 +99,8 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let config = loaded.config;
     let mut content_hash = loaded.content_hash;
 
+    // Before any thread starts, so that every thread inherits the mask.
+    crate::exec::block_sigchld();
     let (tx, rx) = mpsc::channel::<Event>();
     crate::signals::forward(tx.clone())
         .map_err(|e| Fatal::new(2, format!("cannot install signal handlers: {e}")))?;
@@ -144,9 +146,9 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     };
     release_free_memory();
     let finished = tx.clone();
-    let executor = Executor::start(Box::new(move |run, report| {
+    let executor = Executor::start(Box::new(move |runs| {
         // The main loop outlives the executor's use of this sender.
-        let _ = finished.send(Event::Finished { run, report });
+        let _ = finished.send(Event::Finished(runs));
     }))
     .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
     let mut daemon = Daemon {
@@ -238,11 +240,13 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         }
         let Some(event) = event else { continue };
         match event {
-            Event::Finished { run, report } => {
+            Event::Finished(runs) => {
                 let now = clock.now();
-                daemon.record_end(run, &report, now.wall);
-                let actions = core.finished(run, report.outcome.is_success(), now);
-                daemon.carry_out(actions, &core);
+                for (run, report) in runs {
+                    daemon.record_end(run, &report, now.wall);
+                    let actions = core.finished(run, report.outcome.is_success(), now);
+                    daemon.carry_out(actions, &core);
+                }
             }
             Event::ClockChanged => {
                 info!("the wall clock was set; re-planning cron tasks");
@@ -502,9 +506,12 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
     };
+    crate::exec::block_sigchld();
     let (tx, rx) = mpsc::channel();
-    let executor = Executor::start(Box::new(move |_, report| {
-        let _ = tx.send(report);
+    let executor = Executor::start(Box::new(move |runs| {
+        for (_, report) in runs {
+            let _ = tx.send(report);
+        }
     }))
     .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
     executor.submit(0, job);

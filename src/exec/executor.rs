@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
+use nix::sys::epoll::{Epoll, EpollCreateFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use tracing::error;
 
@@ -35,8 +36,9 @@ pub(super) enum Msg {
     Stop(u64, StopMode),
 }
 
-/// The supervisor's inbox.
+/// The supervisor's inbox, and its epoll, which spawners add runs to.
 pub(super) struct Mailbox {
+    pub(super) epoll: Epoll,
     tx: Sender<Msg>,
     pub(super) rx: Receiver<Msg>,
     pub(super) wake: EventFd,
@@ -57,9 +59,9 @@ impl Mailbox {
         }
     }
 
-    /// Queues a message the supervisor needs only on its next turn: something else
-    /// that follows (a start, a failed start) is what wakes it.
-    fn post_quietly(&self, msg: Msg) {
+    /// Queues a message the supervisor needs only when something else wakes it: an
+    /// event of a run the message is about, or a later message.
+    pub(super) fn post_quietly(&self, msg: Msg) {
         let _ = self.tx.send(msg);
     }
 }
@@ -73,11 +75,13 @@ pub struct Executor {
 
 impl Executor {
     /// Starts the spawner threads and the supervisor. `sink` is called on the
-    /// supervisor thread with the key and report of every run that ends.
+    /// supervisor thread with the keys and reports of the runs that ended, a batch at a
+    /// time.
     pub fn start(sink: Sink) -> std::io::Result<Executor> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         let mailbox = Arc::new(Mailbox {
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
             tx,
             rx,
             wake,
@@ -133,7 +137,7 @@ fn spawner_count() -> usize {
 fn spawner(queue: &Receiver<(u64, Job)>, mailbox: &Mailbox) {
     while let Ok((key, job)) = queue.recv() {
         match supervise::start(key, job) {
-            Ok(run) => mailbox.post(Msg::Started(Box::new(run))),
+            Ok(run) => supervise::hand_over(run, mailbox),
             Err(report) => mailbox.post(Msg::NotStarted(key, report)),
         }
     }

@@ -75,6 +75,34 @@ impl Identity {
     }
 }
 
+/// A command for `name`. A bare name is looked up here, not by the spawn: std spawns
+/// with a PATH search of a changed environment by fork and exec, the slow route. The
+/// program still sees the name it was given as its argv[0].
+fn program(name: &str) -> Command {
+    match resolve(name) {
+        Some(path) => {
+            let mut c = Command::new(path);
+            c.arg0(name);
+            c
+        }
+        None => Command::new(name),
+    }
+}
+
+/// The file a bare program name (no `/`) names on the runs' PATH, or None when it
+/// names none (the spawn then fails with "No such file or directory") or has a `/`.
+fn resolve(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') || program.is_empty() {
+        return None;
+    }
+    PATH.split(':')
+        .map(|dir| std::path::Path::new(dir).join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// The Python program that imports `sys.argv[1]` and calls its `sys.argv[2]`; an
 /// exception makes the interpreter exit non-zero, a failed run.
 const PYTHON_SHIM: &str = "import importlib, os, sys\n\
@@ -86,17 +114,17 @@ pub fn command(job: &Job, who: &Identity) -> Command {
     let task = &job.task;
     let mut cmd = match &task.command {
         config::Command::Shell(line) => {
-            let mut c = Command::new(&*job.shell);
+            let mut c = program(&job.shell);
             c.arg("-c").arg(line);
             c
         }
         config::Command::Exec(argv) => {
-            let mut c = Command::new(&argv[0]);
+            let mut c = program(&argv[0]);
             c.args(&argv[1..]);
             c
         }
         config::Command::Python { module, function } => {
-            let mut c = Command::new(&*job.python);
+            let mut c = program(&job.python);
             c.arg("-c").arg(PYTHON_SHIM).arg(module).arg(function);
             c
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tracing::{info, warn};
@@ -27,8 +27,8 @@ use crate::exec::output::{Budget, LineBuffer, Verdict};
 use crate::exec::spawn::{self, Identity};
 use crate::exec::{Job, Outcome, Report};
 
-/// What the executor calls, on the supervisor thread, with each ended run.
-pub type Sink = Box<dyn FnMut(u64, Report) + Send>;
+/// What the executor calls, on the supervisor thread, with the runs that ended.
+pub type Sink = Box<dyn FnMut(Vec<(u64, Report)>) + Send>;
 
 /// What the engine asks of a running run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct Running {
     kill_at: Option<Instant>,
     timed_out: bool,
     stopped: bool,
+    /// Its descriptors are in the epoll already (added by the spawner).
+    watched: bool,
 }
 
 /// Starts a job (on a spawner thread). A run that cannot start gives its report.
@@ -126,8 +128,42 @@ pub fn start(key: u64, job: Job) -> Result<Running, Report> {
         kill_at: None,
         timed_out: false,
         stopped: false,
+        watched: false,
         job,
     })
+}
+
+/// Hands a started run to the supervisor (on the spawner thread).
+///
+/// A run with a pidfd and no timeout needs nothing from the supervisor until one of
+/// its descriptors has an event, so the spawner queues it without waking the
+/// supervisor and adds its descriptors to the epoll itself, after queueing: an event
+/// finds the run in the mailbox. This is sound because the supervisor closes a pipe
+/// only on that pipe's own event, and ends the run (closing everything) only on the
+/// pidfd's event, which is added last — so every descriptor is still open when the
+/// spawner adds it. Other runs (a deadline to keep, no pidfd to wait on) wake the
+/// supervisor, which adds them itself.
+pub(super) fn hand_over(mut run: Running, mailbox: &Mailbox) {
+    if run.timeout_at.is_some() || run.pidfd.is_none() {
+        mailbox.post(Msg::Started(Box::new(run)));
+        return;
+    }
+    let key = run.key;
+    let fds: Vec<(i32, u64)> = run.descriptors().collect();
+    run.watched = true;
+    mailbox.post_quietly(Msg::Started(Box::new(run)));
+    for (fd, stream) in fds {
+        // SAFETY: the descriptor is open: the run owns it, and the supervisor closes it
+        // only after an event of this descriptor or of the pidfd, which are added here
+        // first (see above).
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if let Err(e) = mailbox
+            .epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, key << 2 | stream))
+        {
+            warn!(error = %e, "cannot watch a run's descriptor");
+        }
+    }
 }
 
 /// A deadline of one run: its timeout or the end of its kill grace.
@@ -141,7 +177,6 @@ enum Due {
 type Pending = Option<StopMode>;
 
 pub(super) struct Supervisor {
-    epoll: Epoll,
     mailbox: Arc<Mailbox>,
     sink: Sink,
     runs: HashMap<u64, Running>,
@@ -150,17 +185,17 @@ pub(super) struct Supervisor {
     /// Runs watched without a pidfd.
     unwatched: usize,
     buf: Vec<u8>,
+    /// Reports of the runs that ended this turn, handed to the sink together.
+    ended: Vec<(u64, Report)>,
 }
 
 impl Supervisor {
     pub(super) fn new(mailbox: Arc<Mailbox>, sink: Sink) -> std::io::Result<Supervisor> {
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(
+        mailbox.epoll.add(
             mailbox.wake.as_fd(),
             EpollEvent::new(EpollFlags::EPOLLIN, WAKE),
         )?;
         Ok(Supervisor {
-            epoll,
             mailbox,
             sink,
             runs: HashMap::new(),
@@ -168,6 +203,7 @@ impl Supervisor {
             deadlines: BinaryHeap::new(),
             unwatched: 0,
             buf: vec![0; READ_BUF],
+            ended: Vec::new(),
         })
     }
 
@@ -177,6 +213,9 @@ impl Supervisor {
         loop {
             self.read_mail();
             let wait = self.fire_deadlines();
+            if !self.ended.is_empty() {
+                (self.sink)(std::mem::take(&mut self.ended));
+            }
             self.mailbox.asleep.store(true, Ordering::SeqCst);
             // Pairs with the fence in `Mailbox::post`.
             fence(Ordering::SeqCst);
@@ -189,7 +228,7 @@ impl Supervisor {
                 let ms = w.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
                 EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
             });
-            let n = match self.epoll.wait(&mut events, timeout) {
+            let n = match self.mailbox.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => 0,
                 Err(e) => {
@@ -217,7 +256,7 @@ impl Supervisor {
                 Msg::Started(run) => self.watch(*run),
                 Msg::NotStarted(key, report) => {
                     self.pending.remove(&key);
-                    (self.sink)(key, report);
+                    self.ended.push((key, report));
                 }
                 Msg::Stop(key, mode) => {
                     if let Some(pending) = self.pending.get_mut(&key) {
@@ -236,13 +275,12 @@ impl Supervisor {
     fn watch(&mut self, run: Running) {
         let key = run.key;
         let stop = self.pending.remove(&key).flatten();
-        for (fd, stream) in [
-            (run.stdout.as_ref().map(|s| s.as_fd()), STDOUT),
-            (run.stderr.as_ref().map(|s| s.as_fd()), STDERR),
-            (run.pidfd.as_ref().map(|p| p.as_fd()), PIDFD),
-        ] {
-            if let Some(fd) = fd {
+        if !run.watched {
+            for (fd, stream) in run.descriptors() {
+                // SAFETY: `run` owns the descriptor and lives through this call.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
                 if let Err(e) = self
+                    .mailbox
                     .epoll
                     .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, key << 2 | stream))
                 {
@@ -332,6 +370,10 @@ impl Supervisor {
             return;
         }
         let key = token >> 2;
+        if !self.runs.contains_key(&key) {
+            // A run a spawner added to the epoll: its message is in the mailbox.
+            self.read_mail();
+        }
         let Some(run) = self.runs.get_mut(&key) else {
             // Ended earlier in this batch of events.
             return;
@@ -339,12 +381,12 @@ impl Supervisor {
         match token & 3 {
             STDOUT => {
                 if !run.read_stdout(&mut self.buf) {
-                    close(&self.epoll, &mut run.stdout);
+                    close(&self.mailbox.epoll, &mut run.stdout);
                 }
             }
             STDERR => {
                 if !run.read_stderr(&mut self.buf) {
-                    close(&self.epoll, &mut run.stderr);
+                    close(&self.mailbox.epoll, &mut run.stderr);
                 }
             }
             _ => self.end(key),
@@ -381,10 +423,10 @@ impl Supervisor {
         // after the leader exited is not waited for.
         run.read_stdout(&mut self.buf);
         run.read_stderr(&mut self.buf);
-        close(&self.epoll, &mut run.stdout);
-        close(&self.epoll, &mut run.stderr);
+        close(&self.mailbox.epoll, &mut run.stdout);
+        close(&self.mailbox.epoll, &mut run.stderr);
         if let Some(pidfd) = run.pidfd.take() {
-            let _ = self.epoll.delete(pidfd.as_fd());
+            let _ = self.mailbox.epoll.delete(pidfd.as_fd());
         }
         run.flush_lines();
         let outcome = match status {
@@ -406,7 +448,7 @@ impl Supervisor {
             stopped: run.stopped,
             output_tail: run.budget.tail(),
         };
-        (self.sink)(key, report);
+        self.ended.push((key, report));
     }
 }
 
@@ -420,6 +462,17 @@ fn close<T: AsFd>(epoll: &Epoll, pipe: &mut Option<T>) {
 }
 
 impl Running {
+    /// The descriptors to watch, with their stream tokens; the pidfd last.
+    fn descriptors(&self) -> impl Iterator<Item = (i32, u64)> {
+        [
+            (self.stdout.as_ref().map(|s| s.as_raw_fd()), STDOUT),
+            (self.stderr.as_ref().map(|s| s.as_raw_fd()), STDERR),
+            (self.pidfd.as_ref().map(|p| p.as_raw_fd()), PIDFD),
+        ]
+        .into_iter()
+        .filter_map(|(fd, stream)| fd.map(|fd| (fd, stream)))
+    }
+
     fn signal(&self, sig: Signal) {
         // ESRCH (the group is already gone) is the expected, harmless failure.
         let _ = killpg(self.pgid, sig);
@@ -552,10 +605,7 @@ fn log_line(budget: &mut Budget, job: &Job, stream: &str, line: &[u8]) {
 fn set_nonblocking(fd: i32) {
     // SAFETY: `fd` is a pipe end owned by the Child handle that outlives this call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let _ = fcntl(
-            fd,
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        );
-    }
+    // A fresh pipe's read end has no other status flag to keep (F_SETFL ignores the
+    // access mode), so there is nothing to read first.
+    let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
 }
