@@ -8,9 +8,9 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::util::{
-    children_of, count, descendants, group_gone, is_end, is_output, is_start, live_members,
-    message, of_task, pid_of, poll_until, proc_stat, secs_between, select, str_field, timestamp,
-    Daemon, Sampler, WAIT,
+    children_of, count, descendants, group_gone, is_end, is_output, is_run_end, is_start,
+    live_members, message, of_task, pid_of, poll_until, proc_stat, secs_between, select, str_field,
+    timestamp, Daemon, Sampler, WAIT,
 };
 
 /// A 1 s interval task that shows the daemon is still firing.
@@ -485,12 +485,102 @@ fn two_hundred_runs_leave_no_zombie_and_few_threads() {
     let clean = poll_until(Duration::from_secs(10), || zombies().is_empty());
     assert!(clean, "zombie children of the daemon: {:?}", zombies());
     assert!(max_threads > 0, "Threads was never read");
-    // Workers, plus the main loop and the signal, wall-clock, file-watch and state
-    // writer threads.
-    assert!(
-        max_threads <= 8 + 5,
-        "{max_threads} threads with max_concurrent 8"
+    assert!(max_threads <= MAX_THREADS, "{max_threads} threads");
+}
+
+/// The daemon's threads whatever the runs in flight: the main loop, the signal,
+/// wall-clock, file-watch and state-writer threads, the supervisor, and at most four
+/// spawners.
+const MAX_THREADS: u64 = 5 + 1 + 4;
+
+#[test]
+fn sixty_runs_in_flight_share_a_fixed_set_of_threads() {
+    let mut yaml = String::from("max_concurrent: 100\ntasks:\n");
+    for i in 0..60 {
+        yaml.push_str(&format!(
+            "  - task_id: t{i}\n    interval_seconds: 5\n    entry_point: 'sleep 3'\n"
+        ));
+    }
+    let mut d = Daemon::start(&yaml);
+    let daemon = d.pid();
+    // Every task fires at the same instant (the grid of 5 s) and its run sleeps 3 s.
+    d.wait_until(
+        |log| count(log, |v| message(v) == "run started") >= 60,
+        Duration::from_secs(30),
     );
+    let threads = Sampler::start(daemon, "Threads");
+    let in_flight = descendants(daemon)
+        .iter()
+        .filter(|p| p.ppid == daemon)
+        .count();
+    let log = d.wait_until(
+        |log| count(log, |v| message(v).starts_with("run ended")) >= 60,
+        Duration::from_secs(30),
+    );
+    let max_threads = threads.finish();
+    assert!(
+        in_flight >= 30,
+        "only {in_flight} runs in flight at once; the test needs many"
+    );
+    assert_eq!(
+        count(&log, |v| is_run_end(v)
+            && str_field(v, "outcome") != "success"),
+        0,
+        "{}",
+        d.dump()
+    );
+    assert!(max_threads > 0, "Threads was never read");
+    assert!(
+        max_threads <= MAX_THREADS,
+        "{max_threads} threads with {in_flight} runs in flight"
+    );
+}
+
+/// The kernel sends SIGCHLD at every exit; a thread that does not block it is woken to
+/// drop it whenever the spawning thread has its signals blocked. Threads with nothing
+/// to do must sleep through a burst of runs.
+#[test]
+fn idle_threads_sleep_through_a_hundred_runs() {
+    let mut yaml = String::from("max_concurrent: 100\ntasks:\n");
+    for i in 0..50 {
+        yaml.push_str(&format!(
+            "  - task_id: t{i}\n    interval_seconds: 1\n    entry_point: 'true'\n"
+        ));
+    }
+    let mut d = Daemon::start(&yaml);
+    let daemon = d.pid();
+    d.wait_until(
+        |log| count(log, |v| message(v).starts_with("run ended")) >= 50,
+        Duration::from_secs(30),
+    );
+    let before = thread_switches(daemon, "signals");
+    d.wait_until(
+        |log| count(log, |v| message(v).starts_with("run ended")) >= 150,
+        Duration::from_secs(30),
+    );
+    let after = thread_switches(daemon, "signals");
+    assert!(before.is_some(), "no thread named signals in {daemon}");
+    assert_eq!(before, after, "the signal thread woke while 100 runs ended");
+}
+
+/// Voluntary plus involuntary context switches of the daemon's thread named `name`.
+fn thread_switches(pid: i32, name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+        return Some(
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum(),
+        );
+    }
+    None
 }
 
 #[test]
