@@ -1,6 +1,7 @@
 //! The signal thread: SIGTERM, SIGINT and SIGHUP become events on the engine's channel.
-//! It only forwards; the engine decides. SIGCHLD is left alone on purpose: each worker
-//! waits for its own child.
+//! It only forwards; the engine decides. SIGCHLD is not handled: the executor learns of
+//! each exit from the run's pidfd, and SIGCHLD stays blocked (see
+//! `exec::block_sigchld`).
 
 use std::sync::mpsc::Sender;
 use std::thread;

@@ -1,7 +1,8 @@
 //! The scheduler's decisions, as a pure state machine: `(state, event, now) -> actions`.
 //!
 //! [`Core`] owns the task registry, the timer wheel and the queue of runs waiting for a
-//! worker. The main loop feeds it the time and what happened (a deadline passed, a run
+//! worker — here, one of the `max_concurrent` slots for runs in flight, not a thread.
+//! The main loop feeds it the time and what happened (a deadline passed, a run
 //! ended, the wall clock was set) and carries out the [`Action`]s it returns. It reads
 //! no clock and starts no process, so its tests drive it with a simulated clock.
 //!

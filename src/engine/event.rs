@@ -11,7 +11,8 @@ pub enum Sig {
     Hangup,
 }
 
-/// One thing that happened, sent by a worker, the signal thread or the clock watcher.
+/// One thing that happened, sent by the executor, the signal thread, the clock watcher
+/// or the file watcher.
 #[derive(Debug)]
 pub enum Event {
     /// Runs are over (those the executor saw end at about the same moment).

@@ -2,9 +2,9 @@
 //! and timer wheel) and the receiving end of the one event channel.
 //!
 //! Each turn reads both clocks once, lets the core handle what is due, carries out its
-//! actions (hand a run to a worker, ask a worker to stop its run), then blocks on the
-//! channel until the next deadline — or forever when nothing is planned. Workers, the
-//! signal thread and the wall-clock watcher only send events; nothing here polls.
+//! actions (hand a run to the executor, ask it to stop a run), then blocks on the
+//! channel until the next deadline — or forever when nothing is planned. The executor,
+//! the signal thread and the watchers only send events; nothing here polls.
 
 pub mod core;
 pub mod event;
