@@ -199,19 +199,20 @@ pub struct Core {
 }
 
 impl Core {
-    /// A core for `config`, with every enabled task planned from `now`. With `boot`,
-    /// `@reboot` tasks are due at once. `last_fired` holds each task's last firing
-    /// from the state database, so interval grids and missed cron firings survive a
-    /// restart.
+    /// A core for the tasks of `config` (taken out of it), with every enabled task
+    /// planned from `now`. With `boot`, `@reboot` tasks are due at once. `last_fired`
+    /// holds each task's last firing from the state database, so interval grids and
+    /// missed cron firings survive a restart.
     pub fn new(
-        config: &Config,
+        config: &mut Config,
         now: Now,
         boot: bool,
         seed: u64,
         last_fired: &HashMap<String, Timestamp>,
     ) -> Core {
+        let tasks = std::mem::take(&mut config.tasks);
         let mut core = Core {
-            tasks: HashMap::with_capacity(config.tasks.len()),
+            tasks: HashMap::with_capacity(tasks.len()),
             wheel: Wheel::new(now.mono),
             ready: BinaryHeap::new(),
             running: HashMap::new(),
@@ -224,11 +225,12 @@ impl Core {
             unplanned: Vec::new(),
             cron_memo: (None, HashMap::new()),
         };
-        for task in &config.tasks {
+        for task in tasks {
             let id: Arc<str> = Arc::from(task.id.as_str());
-            core.add(Arc::new(task.clone()), now, boot);
-            if let Some(last) = last_fired.get(&task.id) {
-                core.resume(&id, *last, now);
+            let last = last_fired.get(&task.id).copied();
+            core.add(Arc::new(task), now, boot);
+            if let Some(last) = last {
+                core.resume(&id, last, now);
             }
         }
         core

@@ -96,7 +96,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
             ),
         ));
     }
-    let config = loaded.config;
+    let mut config = loaded.config;
     let mut content_hash = loaded.content_hash;
 
     // Before any thread starts, so that every thread inherits the mask.
@@ -134,16 +134,12 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     };
     let start = clock.now();
     let seed = start.wall.as_nanosecond() as u64 ^ u64::from(std::process::id());
-    let mut core = Core::new(&config, start, true, seed, &last_fired);
     let enabled = config.tasks.iter().filter(|t| t.enabled).count();
+    // The core takes the tasks; what stays in `config` are the global settings.
+    let mut core = Core::new(&mut config, start, true, seed, &last_fired);
     let invalid = loaded.errors.len();
     drop(loaded.errors);
     drop(last_fired);
-    // The core holds its own copy of every task; the parsed file is no longer needed.
-    let config = Config {
-        tasks: Vec::new(),
-        ..config
-    };
     release_free_memory();
     let finished = tx.clone();
     let executor = Executor::start(Box::new(move |runs| {

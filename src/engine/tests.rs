@@ -43,7 +43,7 @@ impl Sim {
             .iter()
             .map(|(id, t)| ((*id).to_owned(), t.parse().expect("valid instant")))
             .collect();
-        let core = Core::new(&config(yaml), now, true, 42, &last);
+        let core = Core::new(&mut config(yaml), now, true, 42, &last);
         Sim {
             core,
             now,
