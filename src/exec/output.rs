@@ -44,22 +44,15 @@ impl LineBuffer {
     }
 }
 
-/// The budget of logged bytes for one run, and the tail kept for history.
+/// The budget of logged bytes for one run, and the tail kept for history (empty until
+/// the run prints: most print nothing).
+#[derive(Default)]
 pub struct Budget {
     logged: usize,
     truncated: bool,
     tail: Vec<u8>,
 }
 
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            logged: 0,
-            truncated: false,
-            tail: Vec::with_capacity(TAIL_BYTES),
-        }
-    }
-}
 
 /// What to do with a line.
 #[derive(Debug, PartialEq, Eq)]

@@ -48,7 +48,7 @@ const PIDFD: u64 = 2;
 const NO_PIDFD_POLL: Duration = Duration::from_millis(100);
 /// Bytes read from a pipe at a time; one buffer serves every run.
 const READ_BUF: usize = 64 * 1024;
-/// Reads of one pipe per turn of the loop.
+/// Reads of a pipe when its run ends.
 const READS_PER_TURN: usize = 16;
 
 /// One started run.
@@ -103,15 +103,6 @@ pub fn start(key: u64, job: Job) -> Result<Running, Report> {
     info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, pid, "run started");
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    for fd in [
-        stdout.as_ref().map(|s| s.as_raw_fd()),
-        stderr.as_ref().map(|s| s.as_raw_fd()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        set_nonblocking(fd);
-    }
     let timeout_at = task.timeout.map(|t| start + t);
     Ok(Running {
         key,
@@ -379,13 +370,15 @@ impl Supervisor {
             return;
         };
         match token & 3 {
+            // The pipes block, but epoll said this one is readable, so one read
+            // returns at once; more data brings another event.
             STDOUT => {
-                if !run.read_stdout(&mut self.buf) {
+                if !run.read_stdout(&mut self.buf, 1) {
                     close(&self.mailbox.epoll, &mut run.stdout);
                 }
             }
             STDERR => {
-                if !run.read_stderr(&mut self.buf) {
+                if !run.read_stderr(&mut self.buf, 1) {
                     close(&self.mailbox.epoll, &mut run.stderr);
                 }
             }
@@ -420,14 +413,21 @@ impl Supervisor {
         }
         let status = run.child.wait();
         // What the pipes hold now is logged; output a background grandchild writes
-        // after the leader exited is not waited for.
-        run.read_stdout(&mut self.buf);
-        run.read_stderr(&mut self.buf);
+        // after the leader exited is not waited for (nor read past one turn's worth).
+        for fd in [
+            run.stdout.as_ref().map(|s| s.as_raw_fd()),
+            run.stderr.as_ref().map(|s| s.as_raw_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            set_nonblocking(fd);
+        }
+        run.read_stdout(&mut self.buf, READS_PER_TURN);
+        run.read_stderr(&mut self.buf, READS_PER_TURN);
         close(&self.mailbox.epoll, &mut run.stdout);
         close(&self.mailbox.epoll, &mut run.stderr);
-        if let Some(pidfd) = run.pidfd.take() {
-            let _ = self.mailbox.epoll.delete(pidfd.as_fd());
-        }
+        close(&self.mailbox.epoll, &mut run.pidfd);
         run.flush_lines();
         let outcome = match status {
             _ if run.timed_out => Outcome::Timeout,
@@ -452,12 +452,14 @@ impl Supervisor {
     }
 }
 
-/// Stops watching a pipe and closes it.
-fn close<T: AsFd>(epoll: &Epoll, pipe: &mut Option<T>) {
-    if let Some(p) = pipe.take() {
-        // Deleted explicitly: a child being spawned at this moment may hold a copy of
-        // the descriptor until its exec, and epoll forgets only the last copy's close.
-        let _ = epoll.delete(p.as_fd());
+/// Stops watching a descriptor and closes it.
+fn close<T: AsFd>(epoll: &Epoll, fd: &mut Option<T>) {
+    if let Some(fd) = fd.take() {
+        // Deleted explicitly, not left to the close: under load some child is always
+        // between its spawn and its exec, holding a copy of every descriptor, and
+        // epoll forgets a descriptor only when the last copy is closed. Left in, a
+        // closed pipe at end of file would be reported again and again.
+        let _ = epoll.delete(fd.as_fd());
     }
 }
 
@@ -478,8 +480,8 @@ impl Running {
         let _ = killpg(self.pgid, sig);
     }
 
-    /// Reads what stdout holds. False at end of file.
-    fn read_stdout(&mut self, buf: &mut [u8]) -> bool {
+    /// Reads what stdout holds, at most `reads` times. False at end of file.
+    fn read_stdout(&mut self, buf: &mut [u8], reads: usize) -> bool {
         let Some(s) = self.stdout.as_mut() else {
             return false;
         };
@@ -490,10 +492,11 @@ impl Running {
             &mut self.budget,
             &self.job,
             "stdout",
+            reads,
         )
     }
 
-    fn read_stderr(&mut self, buf: &mut [u8]) -> bool {
+    fn read_stderr(&mut self, buf: &mut [u8], reads: usize) -> bool {
         let Some(s) = self.stderr.as_mut() else {
             return false;
         };
@@ -504,6 +507,7 @@ impl Running {
             &mut self.budget,
             &self.job,
             "stderr",
+            reads,
         )
     }
 
@@ -566,9 +570,9 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Reads until the pipe would block, or `READS_PER_TURN` times: a child that writes
-/// without pause must not keep the supervisor from the other runs (the pipe stays
-/// readable, so the next turn goes on). False at end of file.
+/// Reads until the pipe would block, or `reads` times: a child that writes without
+/// pause must not keep the supervisor from the other runs (the pipe stays readable, so
+/// the next turn goes on). False at end of file.
 fn read_available(
     src: &mut impl Read,
     buf: &mut [u8],
@@ -576,8 +580,9 @@ fn read_available(
     budget: &mut Budget,
     job: &Job,
     stream: &str,
+    reads: usize,
 ) -> bool {
-    for _ in 0..READS_PER_TURN {
+    for _ in 0..reads {
         match src.read(buf) {
             Ok(0) => return false,
             Ok(n) => lines.push(&buf[..n], |l| log_line(budget, job, stream, l)),
@@ -603,7 +608,7 @@ fn log_line(budget: &mut Budget, job: &Job, stream: &str, line: &[u8]) {
 }
 
 fn set_nonblocking(fd: i32) {
-    // SAFETY: `fd` is a pipe end owned by the Child handle that outlives this call.
+    // SAFETY: `fd` is a pipe end owned by the run, which outlives this call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     // A fresh pipe's read end has no other status flag to keep (F_SETFL ignores the
     // access mode), so there is nothing to read first.
