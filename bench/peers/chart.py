@@ -83,7 +83,7 @@ def lateness_panel(ax, lat, rows, scenario, title):
     ax.set_ylabel("lateness, ms (log)")
     ax.set_title(title)
     ax.grid(axis="y", which="major", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="best")
 
 
 def bars(ax, groups, series, title, ylabel, log=True, note=None):
