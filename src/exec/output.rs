@@ -53,7 +53,6 @@ pub struct Budget {
     tail: Vec<u8>,
 }
 
-
 /// What to do with a line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
