@@ -248,7 +248,7 @@ fn a_kill_9_under_load_keeps_the_database_sound_and_the_runs_that_ended() {
     let mut yaml = String::from("max_concurrent: 200\ntasks:\n");
     for i in 0..TASKS {
         yaml.push_str(&format!(
-            "  - task_id: s{i:03}\n    cron: '* * * * * *'\n    entry_point: 'true'\n"
+            "  - task_id: s{i:03}\n    cron: '* * * * * *'\n    entry_point: 'sleep 0.05'\n"
         ));
     }
     let dir = TaskDir::new();
@@ -257,7 +257,8 @@ fn a_kill_9_under_load_keeps_the_database_sound_and_the_runs_that_ended() {
     let mut d = Daemon::start_on(&config, &state);
 
     d.wait_count_since(0, 300, is_run_end, Duration::from_secs(60));
-    // Kill in the middle of a burst: at least 10 runs started and not ended.
+    // Kill in the middle of a burst: at least 10 runs started and not ended (each run
+    // lasts 50 ms, so the runs of one second overlap).
     let mark = d.mark();
     d.wait_until(
         |log| {
