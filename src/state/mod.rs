@@ -1,13 +1,14 @@
 //! Run history and task state in an embedded SQLite database.
 //!
 //! One writer thread owns the only writing connection. The engine sends it
-//! [`Record`]s over a channel and never waits: the thread blocks on the channel, takes
-//! everything that has queued up, and writes it in one transaction, so a burst of runs
-//! costs one commit. When nothing happens it sleeps in `recv` — no periodic flush.
+//! [`Record`]s over a channel and never waits: the thread blocks on the channel, lets a
+//! burst gather for 50 ms, takes everything that has queued up, and writes it in one
+//! transaction, so a burst of runs costs one commit. When nothing happens it sleeps in
+//! `recv` — no periodic flush.
 //!
 //! The database is in WAL mode: a committed transaction survives a `kill -9` of the
 //! daemon (it is in the WAL file), so a kill loses at most the runs in flight and those
-//! still queued for the writer, which is a matter of milliseconds. Readers (`cronwheel
+//! still queued for the writer: the last 50 ms or so. Readers (`cronwheel
 //! history`) open their own connections and never block the writer.
 //!
 //! # Schema (PRAGMA user_version = 1)
@@ -176,9 +177,20 @@ impl Store {
     }
 }
 
+/// How long the writer lets records gather after the first one of a batch.
+///
+/// Under load runs end a few at a time, spread over the second; written as they come,
+/// each would wake the writer and cost a transaction of its own. Sleeping (not waiting
+/// on the channel) for this long after the first record lets the rest of the burst
+/// queue up without waking the writer, and costs one transaction for all of it. Records
+/// reach the database at most this much later, well inside the one second a `kill -9`
+/// may lose.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The writer thread: one transaction per batch of whatever has queued up.
 fn writer(mut conn: Connection, rx: &Receiver<Record>, history_limit: u32) {
     while let Ok(first) = rx.recv() {
+        thread::sleep(GATHER);
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
         if let Err(e) = schema::write_batch(&mut conn, &batch, history_limit) {
