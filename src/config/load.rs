@@ -250,22 +250,7 @@ fn parse_passes(
         }
     };
 
-    let mut walk = Walk {
-        defaults,
-        ctx,
-        is_list,
-        start: 0,
-        cursor: None,
-        probe: None,
-        probed_id: None,
-        failed_id: None,
-        failed_field: None,
-        tasks: Vec::new(),
-        keep,
-        valid: 0,
-        disabled: 0,
-        seen: HashMap::new(),
-    };
+    let mut walk = Walk::new(defaults, ctx, is_list, keep);
     let mut errors: Vec<TaskError> = Vec::new();
     loop {
         let outcome = run_pass(text, format, TopSeed(&mut walk));
@@ -317,22 +302,7 @@ fn single_pass(
     ctx: &Context,
     keep: bool,
 ) -> Option<(Config, usize, usize)> {
-    let mut walk = Walk {
-        defaults: RawDefaults::default(),
-        ctx,
-        is_list: false,
-        start: 0,
-        cursor: None,
-        probe: None,
-        probed_id: None,
-        failed_id: None,
-        failed_field: None,
-        tasks: Vec::new(),
-        keep,
-        valid: 0,
-        disabled: 0,
-        seen: HashMap::new(),
-    };
+    let mut walk = Walk::new(RawDefaults::default(), ctx, false, keep);
     let header = run_pass(text, format, SingleSeed(&mut walk)).ok()?;
     let mut config = match header {
         None => validate::seed_header(),
@@ -618,6 +588,28 @@ struct Walk<'a> {
     disabled: usize,
     /// task_id to the index of its first definition.
     seen: HashMap<String, usize>,
+}
+
+impl<'a> Walk<'a> {
+    /// A walk from the first entry, with nothing seen yet.
+    fn new(defaults: RawDefaults, ctx: &'a Context<'a>, is_list: bool, keep: bool) -> Self {
+        Walk {
+            defaults,
+            ctx,
+            is_list,
+            start: 0,
+            cursor: None,
+            probe: None,
+            probed_id: None,
+            failed_id: None,
+            failed_field: None,
+            tasks: Vec::new(),
+            keep,
+            valid: 0,
+            disabled: 0,
+            seen: HashMap::new(),
+        }
+    }
 }
 
 /// Finds the task list: the document itself, or the value of `tasks`.

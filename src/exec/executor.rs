@@ -87,11 +87,11 @@ impl Executor {
             wake,
             asleep: AtomicBool::new(false),
         });
-        let epoll = supervise::Supervisor::new(mailbox.clone(), sink)?;
+        let supervisor = supervise::Supervisor::new(mailbox.clone(), sink)?;
         thread::Builder::new()
             .name("supervisor".into())
             .stack_size(256 * 1024)
-            .spawn(move || epoll.run())?;
+            .spawn(move || supervisor.run())?;
 
         let (jobs, queue) = crossbeam_channel::unbounded::<(u64, Job)>();
         for i in 0..spawner_count() {

@@ -373,12 +373,12 @@ impl Supervisor {
             // The pipes block, but epoll said this one is readable, so one read
             // returns at once; more data brings another event.
             STDOUT => {
-                if !run.read_stdout(&mut self.buf, 1) {
+                if !run.read(STDOUT, &mut self.buf, 1) {
                     close(&self.mailbox.epoll, &mut run.stdout);
                 }
             }
             STDERR => {
-                if !run.read_stderr(&mut self.buf, 1) {
+                if !run.read(STDERR, &mut self.buf, 1) {
                     close(&self.mailbox.epoll, &mut run.stderr);
                 }
             }
@@ -423,8 +423,8 @@ impl Supervisor {
         {
             set_nonblocking(fd);
         }
-        run.read_stdout(&mut self.buf, READS_PER_TURN);
-        run.read_stderr(&mut self.buf, READS_PER_TURN);
+        run.read(STDOUT, &mut self.buf, READS_PER_TURN);
+        run.read(STDERR, &mut self.buf, READS_PER_TURN);
         close(&self.mailbox.epoll, &mut run.stdout);
         close(&self.mailbox.epoll, &mut run.stderr);
         close(&self.mailbox.epoll, &mut run.pidfd);
@@ -480,35 +480,26 @@ impl Running {
         let _ = killpg(self.pgid, sig);
     }
 
-    /// Reads what stdout holds, at most `reads` times. False at end of file.
-    fn read_stdout(&mut self, buf: &mut [u8], reads: usize) -> bool {
-        let Some(s) = self.stdout.as_mut() else {
+    /// Reads what one stream (STDOUT or STDERR) holds, at most `reads` times. False
+    /// at end of file, or when the stream is closed already.
+    fn read(&mut self, stream: u64, buf: &mut [u8], reads: usize) -> bool {
+        let (pipe, lines, name): (Option<&mut dyn Read>, _, _) = if stream == STDOUT {
+            (
+                self.stdout.as_mut().map(|p| p as &mut dyn Read),
+                &mut self.out_lines,
+                "stdout",
+            )
+        } else {
+            (
+                self.stderr.as_mut().map(|p| p as &mut dyn Read),
+                &mut self.err_lines,
+                "stderr",
+            )
+        };
+        let Some(pipe) = pipe else {
             return false;
         };
-        read_available(
-            s,
-            buf,
-            &mut self.out_lines,
-            &mut self.budget,
-            &self.job,
-            "stdout",
-            reads,
-        )
-    }
-
-    fn read_stderr(&mut self, buf: &mut [u8], reads: usize) -> bool {
-        let Some(s) = self.stderr.as_mut() else {
-            return false;
-        };
-        read_available(
-            s,
-            buf,
-            &mut self.err_lines,
-            &mut self.budget,
-            &self.job,
-            "stderr",
-            reads,
-        )
+        read_available(pipe, buf, lines, &mut self.budget, &self.job, name, reads)
     }
 
     /// Logs the last lines that ended without a newline.
@@ -574,7 +565,7 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 /// pause must not keep the supervisor from the other runs (the pipe stays readable, so
 /// the next turn goes on). False at end of file.
 fn read_available(
-    src: &mut impl Read,
+    src: &mut dyn Read,
     buf: &mut [u8],
     lines: &mut LineBuffer,
     budget: &mut Budget,
