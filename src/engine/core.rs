@@ -92,6 +92,10 @@ pub struct StartRun {
     pub attempt: u32,
     /// When the firing was due (before jitter), on the wall clock.
     pub scheduled: Timestamp,
+    /// When the run is due on the timeline (after jitter). It may still lie ahead when
+    /// the run is handed over early ([`Core::advance_until`]); the run must not start
+    /// before it.
+    pub due: Tick,
 }
 
 /// A timer on the wheel.
@@ -191,8 +195,9 @@ pub struct Core {
     firing: bool,
     /// Prefix of run ids: the wall-clock second the core started.
     run_prefix: i64,
-    /// Tasks that fired and wait for [`Core::replan`].
-    unplanned: Vec<Arc<str>>,
+    /// Tasks that fired, with the grid point they fired for, waiting for
+    /// [`Core::replan`].
+    unplanned: Vec<(Arc<str>, Tick)>,
     /// See [`Core::next_cron_memo`]: the instant the memo is for, and its entries by
     /// (pattern text, zone name).
     cron_memo: (Option<Timestamp>, CronMemo),
@@ -414,8 +419,17 @@ impl Core {
 
     /// Handles every timer due at `now`, then starts what the free workers allow.
     pub fn advance(&mut self, now: Now) -> Vec<Action> {
+        self.advance_until(now, now.mono)
+    }
+
+    /// Handles every timer due by `until` (at or after `now`), then starts what the
+    /// free workers allow. Runs due after `now` are handed over early, each with the
+    /// tick it is due ([`StartRun::due`]), so the executor can be waiting at that
+    /// instant instead of learning of the run after it. Every decision (overlap, a
+    /// free worker, the next firing) is taken as if the timer had passed.
+    pub fn advance_until(&mut self, now: Now, until: Tick) -> Vec<Action> {
         let mut actions = Vec::new();
-        while let Some((_, deadline, timer)) = self.wheel.poll(now.mono) {
+        while let Some((_, deadline, timer)) = self.wheel.poll(until.max(now.mono)) {
             match timer {
                 Timer::Fire { task, grid, wall } => {
                     self.fire(&task, grid, wall, deadline, now, &mut actions)
@@ -470,7 +484,7 @@ impl Core {
             self.tasks.get(id).map(|e| &e.task.schedule),
             Some(Schedule::Reboot)
         ) {
-            self.unplanned.push(id.clone());
+            self.unplanned.push((id.clone(), grid));
         }
     }
 
@@ -478,11 +492,23 @@ impl Core {
     /// Split from `advance` so the main loop can hand the due runs to workers first:
     /// with many tasks due at once, computing their next cron firings would otherwise
     /// delay every start.
+    ///
+    /// The next firing is the first after the one that fired, which may still lie
+    /// ahead of `now` when it was handed over early ([`Core::advance_until`]): it is
+    /// planned as of that grid point, both clocks moved together.
     pub fn replan(&mut self, now: Now) {
-        for id in std::mem::take(&mut self.unplanned) {
+        for (id, grid) in std::mem::take(&mut self.unplanned) {
             // A reload may have planned it already.
             if self.tasks.get(&id).is_some_and(|e| e.timer.is_none()) {
-                self.plan(&id, now, false);
+                let at = if grid > now.mono {
+                    Now {
+                        mono: grid,
+                        wall: now.wall_at(grid),
+                    }
+                } else {
+                    now
+                };
+                self.plan(&id, at, false);
             }
         }
     }
@@ -578,6 +604,7 @@ impl Core {
                 task: entry.task.clone(),
                 attempt: ready.pending.attempt,
                 scheduled: ready.pending.scheduled,
+                due: ready.pending.due,
             }));
         }
     }

@@ -38,6 +38,7 @@ pub struct Options<'a> {
 }
 
 /// Reads both clocks against the engine's origin.
+#[derive(Clone, Copy)]
 struct Clock {
     origin: Instant,
 }
@@ -69,6 +70,14 @@ enum Shutdown {
     /// Runs were asked to stop; waiting for them to end.
     Terminating,
 }
+
+/// How long before a run is due the main loop hands it to the executor, whose spawner
+/// then sleeps until the instant itself. The run's start then costs one thread's
+/// wake-up at its instant, as a program that sleeps and spawns would, instead of two
+/// (this loop's, then a spawner's). Longer than a wake-up and a hand-over take on a
+/// loaded machine; short enough that deciding a firing this early changes nothing an
+/// operator could see.
+const LEAD: Duration = Duration::from_millis(2);
 
 /// A burst of file events within this long is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -153,6 +162,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         store,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
+        clock,
     };
     drop(tx);
     info!(
@@ -171,7 +181,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let mut reload_at: Option<Instant> = None;
     loop {
         let now = clock.now();
-        let actions = core.advance(now);
+        let actions = core.advance_until(now, now.mono + LEAD.as_micros() as u64);
         daemon.carry_out(actions, &core);
         core.replan(now);
 
@@ -184,7 +194,9 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         let wake = [
             match shutdown {
                 Shutdown::Draining { until } => Some(until),
-                _ => core.next_deadline().map(|t| clock.instant(t)),
+                _ => core
+                    .next_deadline()
+                    .map(|t| clock.instant(t.saturating_sub(LEAD.as_micros() as u64))),
             },
             reload_at,
             watchdog_at,
@@ -407,6 +419,8 @@ struct Daemon {
     store: Option<crate::state::Store>,
     shell: Arc<str>,
     python: Arc<str>,
+    /// Places the runs' due ticks in time.
+    clock: Clock,
 }
 
 impl Daemon {
@@ -435,6 +449,7 @@ impl Daemon {
                         attempt: start.attempt,
                         shell: self.shell.clone(),
                         python: self.python.clone(),
+                        not_before: Some(self.clock.instant(start.due)),
                     };
                     self.executor.submit(start.run, job);
                 }
@@ -501,6 +516,7 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
         attempt: 1,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
+        not_before: None,
     };
     crate::exec::block_sigchld();
     let (tx, rx) = mpsc::channel();

@@ -26,6 +26,9 @@ pub struct Sim {
     pub stops: Vec<(RunId, bool)>,
     /// End every run successfully as soon as it starts.
     pub auto_finish: bool,
+    /// Wake this many ticks before each deadline and hand the due runs over early, as
+    /// the daemon's main loop does.
+    pub lead: u64,
 }
 
 impl Sim {
@@ -50,19 +53,22 @@ impl Sim {
             started: Vec::new(),
             stops: Vec::new(),
             auto_finish: false,
+            lead: 0,
         }
     }
 
     fn take(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
+                // A run starts when it is handed over, or at its due tick when it was
+                // handed over early.
                 Action::Start(s) if self.auto_finish => {
                     let run = s.run;
-                    self.started.push((self.now.mono, s));
+                    self.started.push((s.due.max(self.now.mono), s));
                     let more = self.core.finished(run, true, self.now);
                     self.take(more);
                 }
-                Action::Start(s) => self.started.push((self.now.mono, s)),
+                Action::Start(s) => self.started.push((s.due.max(self.now.mono), s)),
                 Action::Stop { run, kill_now } => self.stops.push((run, kill_now)),
             }
         }
@@ -80,9 +86,11 @@ impl Sim {
                 self.now.mono
             );
             let next = self.core.next_deadline().filter(|&d| d <= mono);
-            let to = next.unwrap_or(mono).max(self.now.mono);
+            let to = next
+                .map_or(mono, |d| d.saturating_sub(self.lead))
+                .max(self.now.mono);
             self.step_to(to);
-            let actions = self.core.advance(self.now);
+            let actions = self.core.advance_until(self.now, self.now.mono + self.lead);
             self.take(actions);
             self.core.replan(self.now);
             if next.is_none() {
@@ -427,4 +435,71 @@ fn missed_cron_firings_run_once_with_catch_up_and_are_skipped_without() {
         .expect("ran")
         .1;
     assert_eq!(first.scheduled.to_string(), "2026-01-01T04:00:00Z");
+}
+
+/// Handing runs over ahead of their time moves no start: the same runs start at the same
+/// ticks, none before it is due, and each is handed over at most the lead early.
+#[test]
+fn handing_runs_over_early_changes_no_start() {
+    let yaml = "max_concurrent: 3\ntasks:\n\
+        - {task_id: tick, interval_seconds: 1, entry_point: x, overlap: allow}\n\
+        - {task_id: jittered, interval_seconds: 7, jitter_seconds: 3, entry_point: x}\n\
+        - {task_id: minutely, cron: '* * * * *', entry_point: x, priority: 5}\n\
+        - {task_id: quarter, cron: '*/15 * * * *', timezone: Europe/Berlin, entry_point: x}\n\
+        - {task_id: slow, interval_seconds: 2, entry_point: x, overlap: queue}\n";
+    let run = |lead: u64| {
+        let mut sim = Sim::new(yaml, "2026-03-29T00:30:00Z");
+        sim.lead = lead;
+        let mut handed = Vec::new();
+        // End each run 1.5 s after it started, so overlap, queueing and busy workers
+        // all come into play.
+        let mut ends: Vec<(u64, RunId)> = Vec::new();
+        let until = 3 * 3600 * S;
+        let mut turns = 0;
+        while sim.now.mono < until {
+            turns += 1;
+            assert!(
+                turns < 1_000_000,
+                "stuck at {} (lead {lead}), ends {ends:?}, next {:?}",
+                sim.now.mono,
+                sim.core.next_deadline()
+            );
+            let before = sim.started.len();
+            let next_end = ends.iter().map(|(t, _)| *t).min().unwrap_or(until);
+            let next_timer = sim.core.next_deadline().unwrap_or(until);
+            let to = next_end.min(next_timer.saturating_sub(lead)).min(until);
+            sim.run_until(to.max(sim.now.mono));
+            for (t, run) in std::mem::take(&mut ends) {
+                if t <= sim.now.mono {
+                    sim.finish(run, true);
+                } else {
+                    ends.push((t, run));
+                }
+            }
+            for (start, s) in &sim.started[before..] {
+                handed.push((sim.now.mono, *start));
+                ends.push((start + 3 * S / 2, s.run));
+            }
+            if sim.core.next_deadline().is_none() && ends.is_empty() {
+                break;
+            }
+        }
+        let starts: Vec<(u64, String, Timestamp, u32)> = sim
+            .started
+            .iter()
+            .map(|(t, s)| (*t, s.task.id.clone(), s.scheduled, s.attempt))
+            .collect();
+        (starts, handed)
+    };
+    let (on_time, _) = run(0);
+    let lead = 2_000;
+    let (early, handed) = run(lead);
+    assert!(on_time.len() > 10_000, "{} starts", on_time.len());
+    assert_eq!(early, on_time);
+    for (at, start) in handed {
+        assert!(
+            at <= start && start - at <= lead,
+            "handed over at {at}, started at {start}"
+        );
+    }
 }

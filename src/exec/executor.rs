@@ -11,7 +11,7 @@
 //! eventfd only when it is asleep in `epoll_wait`; a busy supervisor picks messages up
 //! on its next turn without a system call on either side.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -44,6 +44,10 @@ pub(super) struct Mailbox {
     pub(super) wake: EventFd,
     /// True while the supervisor sleeps (or is about to) in `epoll_wait`.
     pub(super) asleep: AtomicBool,
+    /// Stop requests the supervisor holds for runs not started yet. While there are
+    /// any, a spawner wakes the supervisor for every run it starts, so a held stop is
+    /// carried out at the start, not at the run's first event.
+    pub(super) held_stops: AtomicUsize,
 }
 
 impl Mailbox {
@@ -51,8 +55,13 @@ impl Mailbox {
     pub(super) fn post(&self, msg: Msg) {
         // The receiver lives as long as the mailbox.
         let _ = self.tx.send(msg);
+        self.wake();
+    }
+
+    /// Wakes the supervisor if it sleeps, so it reads the messages queued so far.
+    pub(super) fn wake(&self) {
         // Pairs with the fence in the supervisor between setting `asleep` and its last
-        // look at the channel: either it sees this message or this sees it asleep.
+        // look at the channel: either it sees the messages or this sees it asleep.
         fence(Ordering::SeqCst);
         if self.asleep.swap(false, Ordering::SeqCst) {
             let _ = self.wake.write(1);
@@ -86,6 +95,7 @@ impl Executor {
             rx,
             wake,
             asleep: AtomicBool::new(false),
+            held_stops: AtomicUsize::new(0),
         });
         let supervisor = supervise::Supervisor::new(mailbox.clone(), sink)?;
         thread::Builder::new()
@@ -135,10 +145,94 @@ fn spawner_count() -> usize {
 }
 
 fn spawner(queue: &Receiver<(u64, Job)>, mailbox: &Mailbox) {
+    // A spawner sleeps until a run is due (`Job::not_before`); with the kernel's
+    // default slack of 50 µs its wake-up could be put off by that much.
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects this thread only.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
     while let Ok((key, job)) = queue.recv() {
         match supervise::start(key, job) {
             Ok(run) => supervise::hand_over(run, mailbox),
             Err(report) => mailbox.post(Msg::NotStarted(key, report)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use super::Executor;
+    use crate::exec::{Job, Outcome, Report, StopMode};
+
+    fn job(command: &str, not_before: Instant) -> Job {
+        let yaml =
+            format!("tasks:\n- {{task_id: t, interval_seconds: 60, entry_point: {command:?}}}\n");
+        let mut config = crate::engine::tests::config(&yaml);
+        Job {
+            run_id: "t-1".into(),
+            task: Arc::new(config.tasks.remove(0)),
+            attempt: 1,
+            shell: Arc::from("/bin/sh"),
+            python: Arc::from("python3"),
+            not_before: Some(not_before),
+        }
+    }
+
+    fn executor() -> (Executor, mpsc::Receiver<Report>) {
+        let (tx, rx) = mpsc::channel();
+        let executor = Executor::start(Box::new(move |runs| {
+            for (_, report) in runs {
+                let _ = tx.send(report);
+            }
+        }))
+        .expect("threads start");
+        (executor, rx)
+    }
+
+    /// A run handed over ahead of its instant starts at that instant, not before: the
+    /// child reads the wall clock, which moves with the monotonic one.
+    #[test]
+    fn a_run_handed_over_early_does_not_start_before_its_instant() {
+        let (executor, rx) = executor();
+        let wall = SystemTime::now();
+        let at = Instant::now() + Duration::from_millis(300);
+        let earliest =
+            wall.duration_since(UNIX_EPOCH).expect("after 1970") + Duration::from_millis(300);
+        executor.submit(1, job("date +%s%N", at));
+        let report = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the run ends");
+        assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+        let started: u128 = report
+            .output_tail
+            .trim()
+            .parse()
+            .expect("date printed nanoseconds");
+        assert!(
+            started >= earliest.as_nanos(),
+            "started {} ms before its instant",
+            (earliest.as_nanos() - started) / 1_000_000
+        );
+    }
+
+    /// A stop asked for while the run waits for its instant is carried out when it
+    /// starts.
+    #[test]
+    fn a_stop_before_the_instant_stops_the_run_when_it_starts() {
+        let (executor, rx) = executor();
+        executor.submit(
+            1,
+            job("sleep 30", Instant::now() + Duration::from_millis(200)),
+        );
+        executor.stop(1, StopMode::Kill);
+        let report = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the run ends, stopped");
+        assert!(report.stopped, "{report:?}");
+        assert_eq!(report.outcome, Outcome::Killed(9), "{report:?}");
     }
 }

@@ -12,7 +12,7 @@ mod supervise;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Task;
 
@@ -45,6 +45,9 @@ pub struct Job {
     pub attempt: u32,
     pub shell: Arc<str>,
     pub python: Arc<str>,
+    /// Not to be started before this instant: a run handed over ahead of its time is
+    /// prepared at once and started when it is due.
+    pub not_before: Option<Instant>,
 }
 
 /// How a run ended.

@@ -74,8 +74,13 @@ pub struct Running {
 
 /// Starts a job (on a spawner thread). A run that cannot start gives its report.
 pub fn start(key: u64, job: Job) -> Result<Running, Report> {
-    let start = Instant::now();
     let task = &job.task;
+    // Everything that can be done before the run is due is done first.
+    let prepared = Identity::for_task(task).map(|who| spawn::command(&job, &who));
+    if let Some(at) = job.not_before {
+        sleep_until(at);
+    }
+    let start = Instant::now();
     let spawn_error = |message: String| {
         let outcome = Outcome::SpawnError(message);
         let duration = start.elapsed();
@@ -87,11 +92,10 @@ pub fn start(key: u64, job: Job) -> Result<Running, Report> {
             output_tail: String::new(),
         }
     };
-    let who = match Identity::for_task(task) {
-        Ok(w) => w,
+    let mut cmd = match prepared {
+        Ok(cmd) => cmd,
         Err(m) => return Err(spawn_error(m)),
     };
-    let mut cmd = spawn::command(&job, &who);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -154,6 +158,14 @@ pub(super) fn hand_over(mut run: Running, mailbox: &Mailbox) {
         {
             warn!(error = %e, "cannot watch a run's descriptor");
         }
+    }
+    // A stop asked for before the start must not wait for the run's first event. The
+    // supervisor counts a held stop before it looks for the run's start in the mailbox
+    // again, and the start was queued above: either the count shows here, or the
+    // supervisor finds the start when it handles the stop.
+    fence(Ordering::SeqCst);
+    if mailbox.held_stops.load(Ordering::SeqCst) > 0 {
+        mailbox.wake();
     }
 }
 
@@ -246,11 +258,16 @@ impl Supervisor {
                 }
                 Msg::Started(run) => self.watch(*run),
                 Msg::NotStarted(key, report) => {
-                    self.pending.remove(&key);
+                    if let Some(Some(_)) = self.pending.remove(&key) {
+                        self.mailbox.held_stops.fetch_sub(1, Ordering::SeqCst);
+                    }
                     self.ended.push((key, report));
                 }
                 Msg::Stop(key, mode) => {
                     if let Some(pending) = self.pending.get_mut(&key) {
+                        if pending.is_none() {
+                            self.mailbox.held_stops.fetch_add(1, Ordering::SeqCst);
+                        }
                         // A kill asked after a graceful stop wins.
                         if *pending != Some(StopMode::Kill) {
                             *pending = Some(mode);
@@ -266,6 +283,9 @@ impl Supervisor {
     fn watch(&mut self, run: Running) {
         let key = run.key;
         let stop = self.pending.remove(&key).flatten();
+        if stop.is_some() {
+            self.mailbox.held_stops.fetch_sub(1, Ordering::SeqCst);
+        }
         if !run.watched {
             for (fd, stream) in run.descriptors() {
                 // SAFETY: `run` owns the descriptor and lives through this call.
@@ -453,6 +473,15 @@ impl Supervisor {
 }
 
 /// Stops watching a descriptor and closes it.
+/// Sleeps until `at` (an instant of the monotonic clock); returns at once when it has
+/// passed.
+fn sleep_until(at: Instant) {
+    let now = Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
+    }
+}
+
 fn close<T: AsFd>(epoll: &Epoll, fd: &mut Option<T>) {
     if let Some(fd) = fd.take() {
         // Deleted explicitly, not left to the close: under load some child is always
