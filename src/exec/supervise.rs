@@ -472,7 +472,6 @@ impl Supervisor {
     }
 }
 
-/// Stops watching a descriptor and closes it.
 /// Sleeps until `at` (an instant of the monotonic clock); returns at once when it has
 /// passed.
 fn sleep_until(at: Instant) {
@@ -482,6 +481,7 @@ fn sleep_until(at: Instant) {
     }
 }
 
+/// Stops watching a descriptor and closes it.
 fn close<T: AsFd>(epoll: &Epoll, fd: &mut Option<T>) {
     if let Some(fd) = fd.take() {
         // Deleted explicitly, not left to the close: under load some child is always

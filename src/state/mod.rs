@@ -2,13 +2,14 @@
 //!
 //! One writer thread owns the only writing connection. The engine sends it
 //! [`Record`]s over a channel and never waits: the thread blocks on the channel, lets a
-//! burst gather for 50 ms, takes everything that has queued up, and writes it in one
-//! transaction, so a burst of runs costs one commit. When nothing happens it sleeps in
-//! `recv` — no periodic flush.
+//! burst gather (50 ms, longer while records keep coming, at most 400 ms), takes
+//! everything that has queued up, and writes it in one transaction, so a burst of runs
+//! costs one commit, made after the burst. When nothing happens it sleeps in `recv` —
+//! no periodic flush.
 //!
 //! The database is in WAL mode: a committed transaction survives a `kill -9` of the
 //! daemon (it is in the WAL file), so a kill loses at most the runs in flight and those
-//! still queued for the writer: the last 50 ms or so. Readers (`cronwheel
+//! still queued for the writer: at most the last 400 ms or so. Readers (`cronwheel
 //! history`) open their own connections and never block the writer.
 //!
 //! # Schema (PRAGMA user_version = 1)
@@ -25,6 +26,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rusqlite::Connection;
@@ -197,18 +199,33 @@ fn lower_priority() {
 /// Under load runs end a few at a time, spread over the second; written as they come,
 /// each would wake the writer and cost a transaction of its own. Sleeping (not waiting
 /// on the channel) for this long after the first record lets the rest of the burst
-/// queue up without waking the writer, and costs one transaction for all of it. Records
-/// reach the database at most this much later, well inside the one second a `kill -9`
-/// may lose.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+/// queue up without waking the writer, and costs one transaction for all of it.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// After [`GATHER`], the writer goes on gathering in steps of this length for as long
+/// as records keep arriving, so that the transaction of a burst (many runs due at once)
+/// comes after the burst's spawns instead of competing with them for the CPU...
+const QUIET: Duration = Duration::from_millis(20);
+
+/// ...but never longer than this after the first record: records reach the database
+/// well inside the one second a `kill -9` may lose, however busy the daemon is.
+const MAX_GATHER: Duration = Duration::from_millis(400);
 
 /// The writer thread: one transaction per batch of whatever has queued up.
 fn writer(mut conn: Connection, rx: &Receiver<Record>, history_limit: u32) {
     lower_priority();
     while let Ok(first) = rx.recv() {
+        let since = Instant::now();
         thread::sleep(GATHER);
         let mut batch = vec![first];
-        batch.extend(rx.try_iter());
+        loop {
+            let before = batch.len();
+            batch.extend(rx.try_iter());
+            if batch.len() == before || since.elapsed() >= MAX_GATHER {
+                break;
+            }
+            thread::sleep(QUIET);
+        }
         if let Err(e) = schema::write_batch(&mut conn, &batch, history_limit) {
             // A full disk or an I/O error loses this batch, not the scheduler.
             error!(error = %e, records = batch.len(), "cannot write run history; scheduling goes on");
