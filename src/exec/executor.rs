@@ -158,7 +158,7 @@ fn spawner(queue: &Receiver<(u64, Job)>, mailbox: &Mailbox) {
     // runs' ends then follows the burst instead of taking the CPU from its spawns.
     // Meanwhile a held run's output waits in its pipe and its exit in its pidfd.
     let mut held: Vec<Running> = Vec::new();
-    let hand_over = |held: &mut Vec<Running>| {
+    let hand_over_held = |held: &mut Vec<Running>| {
         for run in held.drain(..) {
             supervise::hand_over(run, mailbox);
         }
@@ -173,20 +173,20 @@ fn spawner(queue: &Receiver<(u64, Job)>, mailbox: &Mailbox) {
             match queue.try_recv() {
                 Ok(next) => next,
                 Err(_) => {
-                    hand_over(&mut held);
+                    hand_over_held(&mut held);
                     continue;
                 }
             }
         };
         // A run to wait for: what was started goes to the supervisor first.
         if job.not_before.is_some_and(|at| at > Instant::now()) {
-            hand_over(&mut held);
+            hand_over_held(&mut held);
         }
         match supervise::start(key, job) {
             Ok(run) => {
                 held.push(run);
                 if held.len() >= MAX_HELD {
-                    hand_over(&mut held);
+                    hand_over_held(&mut held);
                 }
             }
             Err(report) => mailbox.post(Msg::NotStarted(key, report)),
@@ -204,12 +204,19 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use super::Executor;
+    use crate::config::{self, validate::Context, Format, Zone};
     use crate::exec::{Job, Outcome, Report, StopMode};
 
     fn job(command: &str, not_before: Instant) -> Job {
         let yaml =
             format!("tasks:\n- {{task_id: t, interval_seconds: 60, entry_point: {command:?}}}\n");
-        let mut config = crate::engine::tests::config(&yaml);
+        let ctx = Context {
+            system_zone: Zone::try_from("UTC".to_owned()).expect("UTC exists"),
+            user_exists: &|_| true,
+        };
+        let mut config = config::parse_text("test.yaml", &yaml, Format::Yaml, &ctx)
+            .expect("valid file")
+            .config;
         Job {
             run_id: "t-1".into(),
             task: Arc::new(config.tasks.remove(0)),
