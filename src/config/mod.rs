@@ -133,3 +133,16 @@ impl std::fmt::Display for TaskType {
         })
     }
 }
+
+/// Reads a task file's text that must be valid, with UTC as the system zone and every
+/// user existing: the tasks and settings the tests of other modules start from.
+#[cfg(test)]
+pub(crate) fn from_test_yaml(yaml: &str) -> Config {
+    let ctx = validate::Context {
+        system_zone: Zone::try_from("UTC".to_owned()).expect("UTC is in every tz database"),
+        user_exists: &|_| true,
+    };
+    let loaded = parse_text("test.yaml", yaml, Format::Yaml, &ctx).expect("valid file");
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    loaded.config
+}

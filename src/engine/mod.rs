@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 use crate::clock;
 use crate::commands::Fatal;
 use crate::config::Config;
-use crate::engine::core::{Action, Core, Now, RunId};
+use crate::engine::core::{Action, Core, Now, RunId, Tick};
 use crate::engine::event::{Event, Sig};
 use crate::exec::{Executor, Job, Outcome, Report, StopMode};
 use crate::reload::diff::diff;
@@ -71,13 +71,13 @@ enum Shutdown {
     Terminating,
 }
 
-/// How long before a run is due the main loop hands it to the executor, whose spawner
-/// then sleeps until the instant itself. The run's start then costs one thread's
-/// wake-up at its instant, as a program that sleeps and spawns would, instead of two
-/// (this loop's, then a spawner's). Longer than a wake-up and a hand-over take on a
+/// How long before a run is due (2 ms, in ticks) the main loop hands it to the
+/// executor, whose spawner then sleeps until the instant itself. The run's start then
+/// costs one thread's wake-up at its instant, as a program that sleeps and spawns would,
+/// instead of two (this loop's, then a spawner's). Longer than a wake-up and a hand-over take on a
 /// loaded machine; short enough that deciding a firing this early changes nothing an
 /// operator could see.
-const LEAD: Duration = Duration::from_millis(2);
+const LEAD: Tick = 2_000;
 
 /// A burst of file events within this long is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -181,7 +181,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let mut reload_at: Option<Instant> = None;
     loop {
         let now = clock.now();
-        let actions = core.advance_until(now, now.mono + LEAD.as_micros() as u64);
+        let actions = core.advance_until(now, now.mono + LEAD);
         daemon.carry_out(actions, &core);
         core.replan(now);
 
@@ -196,7 +196,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
                 Shutdown::Draining { until } => Some(until),
                 _ => core
                     .next_deadline()
-                    .map(|t| clock.instant(t.saturating_sub(LEAD.as_micros() as u64))),
+                    .map(|t| clock.instant(t.saturating_sub(LEAD))),
             },
             reload_at,
             watchdog_at,

@@ -2,21 +2,10 @@
 
 use jiff::Timestamp;
 
-use crate::config::validate::Context;
-use crate::config::{self, Config, Format, Zone};
+use crate::config::from_test_yaml as config;
 use crate::engine::core::{Action, Core, Now, RunId, StartRun};
 
 const S: u64 = 1_000_000;
-
-pub fn config(yaml: &str) -> Config {
-    let ctx = Context {
-        system_zone: Zone::try_from("UTC".to_owned()).expect("UTC exists"),
-        user_exists: &|_| true,
-    };
-    let loaded = config::parse_text("test.yaml", yaml, Format::Yaml, &ctx).expect("valid file");
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    loaded.config
-}
 
 /// A simulated clock: both clocks move together unless stepped.
 pub struct Sim {

@@ -204,19 +204,12 @@ mod tests {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use super::Executor;
-    use crate::config::{self, validate::Context, Format, Zone};
     use crate::exec::{Job, Outcome, Report, StopMode};
 
     fn job(command: &str, not_before: Instant) -> Job {
         let yaml =
             format!("tasks:\n- {{task_id: t, interval_seconds: 60, entry_point: {command:?}}}\n");
-        let ctx = Context {
-            system_zone: Zone::try_from("UTC".to_owned()).expect("UTC exists"),
-            user_exists: &|_| true,
-        };
-        let mut config = config::parse_text("test.yaml", &yaml, Format::Yaml, &ctx)
-            .expect("valid file")
-            .config;
+        let mut config = crate::config::from_test_yaml(&yaml);
         Job {
             run_id: "t-1".into(),
             task: Arc::new(config.tasks.remove(0)),

@@ -85,7 +85,7 @@ pub fn diff<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::tests::config;
+    use crate::config::from_test_yaml as config;
 
     fn tasks(yaml: &str) -> Vec<Task> {
         config(yaml).tasks

@@ -179,7 +179,7 @@ impl Store {
     }
 }
 
-/// Gives the calling thread the lowest nice value (19). When a burst of runs keeps
+/// Gives the calling thread the lowest priority (nice 19). When a burst of runs keeps
 /// every core busy, the history waits for the gaps instead of delaying spawns; nice
 /// (unlike SCHED_IDLE) still gives the writer a share, so it never starves.
 fn lower_priority() {
