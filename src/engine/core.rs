@@ -174,10 +174,13 @@ impl Ord for Ready {
 
 /// A run in flight.
 #[derive(Debug)]
-struct Running {
-    task: Arc<str>,
-    attempt: u32,
-    scheduled: Timestamp,
+/// A run in flight, as the core knows it.
+pub struct Running {
+    /// The task's id (the registry's key).
+    pub task: Arc<str>,
+    pub attempt: u32,
+    /// When the firing was due (before jitter), on the wall clock.
+    pub scheduled: Timestamp,
     stopping: bool,
 }
 
@@ -759,6 +762,11 @@ impl Core {
     /// The run id that runs, logs and history show: `<start second>-<counter>`.
     pub fn run_name(&self, run: RunId) -> String {
         format!("{}-{run}", self.run_prefix)
+    }
+
+    /// A run in flight (or handed over and not yet ended).
+    pub fn run(&self, run: RunId) -> Option<&Running> {
+        self.running.get(&run)
     }
 
     /// Runs in flight.

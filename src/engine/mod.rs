@@ -158,7 +158,6 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
     let mut daemon = Daemon {
         executor,
-        runs: HashMap::new(),
         store,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),
@@ -250,8 +249,8 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         match event {
             Event::Finished(runs) => {
                 let now = clock.now();
-                for (run, report) in runs {
-                    daemon.record_end(run, &report, now.wall);
+                for (run, mut report) in runs {
+                    daemon.record_end(&core, run, &mut report, now.wall);
                     let actions = core.finished(run, report.outcome.is_success(), now);
                     daemon.carry_out(actions, &core);
                 }
@@ -404,18 +403,9 @@ fn reload(
     sdnotify::ready(&status(core, now));
 }
 
-/// What the history needs of a run in flight.
-struct RunInfo {
-    task_id: String,
-    run_id: String,
-    attempt: u32,
-    scheduled: jiff::Timestamp,
-}
-
 /// The main loop's hands: the executor and the state store.
 struct Daemon {
     executor: Executor,
-    runs: HashMap<RunId, RunInfo>,
     store: Option<crate::state::Store>,
     shell: Arc<str>,
     python: Arc<str>,
@@ -428,20 +418,11 @@ impl Daemon {
         for action in actions {
             match action {
                 Action::Start(start) => {
-                    if let Some(store) = &self.store {
+                    if let (Some(store), Some(run)) = (&self.store, core.run(start.run)) {
                         store.record(Record::Fired {
-                            task_id: start.task.id.clone(),
+                            task_id: run.task.clone(),
                             scheduled: start.scheduled,
                         });
-                        self.runs.insert(
-                            start.run,
-                            RunInfo {
-                                task_id: start.task.id.clone(),
-                                run_id: core.run_name(start.run),
-                                attempt: start.attempt,
-                                scheduled: start.scheduled,
-                            },
-                        );
                     }
                     let job = Job {
                         run_id: core.run_name(start.run),
@@ -467,9 +448,10 @@ impl Daemon {
 }
 
 impl Daemon {
-    /// Sends an ended run to the history.
-    fn record_end(&mut self, run: RunId, report: &Report, ended: jiff::Timestamp) {
-        let (Some(store), Some(info)) = (&self.store, self.runs.remove(&run)) else {
+    /// Sends an ended run to the history; before [`Core::finished`], which forgets the
+    /// run. Takes the output tail out of the report.
+    fn record_end(&self, core: &Core, run: RunId, report: &mut Report, ended: jiff::Timestamp) {
+        let (Some(store), Some(info)) = (&self.store, core.run(run)) else {
             return;
         };
         let started = jiff::SignedDuration::try_from(report.duration)
@@ -482,13 +464,13 @@ impl Daemon {
             Outcome::Killed(s) => (None, Some(*s)),
             Outcome::Timeout | Outcome::SpawnError(_) => (None, None),
         };
-        let mut output = report.output_tail.clone();
-        if let Outcome::SpawnError(m) = &report.outcome {
-            output = m.clone();
-        }
+        let output = match &report.outcome {
+            Outcome::SpawnError(m) => m.clone(),
+            _ => std::mem::take(&mut report.output_tail),
+        };
         store.record(Record::Ended(RunRecord {
-            task_id: info.task_id,
-            run_id: info.run_id,
+            task_id: info.task.clone(),
+            run_id: core.run_name(run),
             attempt: info.attempt,
             scheduled: info.scheduled,
             started,

@@ -25,6 +25,7 @@ mod schema;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ pub const DB_FILE: &str = "state.db";
 pub enum Record {
     /// A task fired (a run was handed to a worker) for the firing due at `scheduled`.
     Fired {
-        task_id: String,
+        task_id: Arc<str>,
         scheduled: Timestamp,
     },
     /// A run ended.
@@ -52,7 +53,7 @@ pub enum Record {
 /// An ended run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    pub task_id: String,
+    pub task_id: Arc<str>,
     pub run_id: String,
     pub attempt: u32,
     pub scheduled: Timestamp,

@@ -1,6 +1,6 @@
 //! Opening, checking and migrating the database, and writing batches.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -103,29 +103,30 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Writes a batch of records in one transaction, then prunes the history of the tasks
-/// that got new runs to the last `limit` runs.
+/// A task's row of `task_state` as a batch leaves it; None keeps what is there.
+#[derive(Default)]
+struct StateUpdate<'a> {
+    last_fire: Option<i64>,
+    last_run: Option<(&'a str, &'static str, i64)>,
+}
+
+/// Writes a batch of records in one transaction: a row per ended run, one `task_state`
+/// update per task however many of its records the batch holds, then prunes the
+/// history of the tasks that got new runs to the last `limit` runs.
 pub fn write_batch(conn: &mut Connection, batch: &[Record], limit: u32) -> rusqlite::Result<()> {
+    let mut states: HashMap<&str, StateUpdate> = HashMap::new();
     let tx = conn.transaction()?;
-    let mut touched: HashSet<&str> = HashSet::new();
     {
-        let mut fired = tx.prepare_cached(
-            "INSERT INTO task_state (task_id, last_fire) VALUES (?1, ?2)
-             ON CONFLICT (task_id) DO UPDATE SET last_fire = max(coalesce(last_fire, 0), excluded.last_fire)",
-        )?;
         let mut run = tx.prepare_cached(
             "INSERT INTO runs (task_id, run_id, attempt, scheduled, started, ended, outcome, exit_code, signal, output)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
-        let mut state = tx.prepare_cached(
-            "INSERT INTO task_state (task_id, last_run_id, last_outcome, last_ended) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (task_id) DO UPDATE SET last_run_id = excluded.last_run_id,
-                 last_outcome = excluded.last_outcome, last_ended = excluded.last_ended",
-        )?;
         for r in batch {
             match r {
                 Record::Fired { task_id, scheduled } => {
-                    fired.execute(params![task_id, scheduled.as_microsecond()])?;
+                    let s = states.entry(task_id).or_default();
+                    let at = scheduled.as_microsecond();
+                    s.last_fire = Some(s.last_fire.map_or(at, |f| f.max(at)));
                 }
                 Record::Ended(e) => {
                     run.execute(params![
@@ -140,23 +141,149 @@ pub fn write_batch(conn: &mut Connection, batch: &[Record], limit: u32) -> rusql
                         e.signal,
                         e.output,
                     ])?;
-                    state.execute(params![
-                        e.task_id,
-                        e.run_id,
-                        e.outcome,
-                        e.ended.as_microsecond()
-                    ])?;
-                    touched.insert(&e.task_id);
+                    states.entry(&e.task_id).or_default().last_run =
+                        Some((&e.run_id, e.outcome, e.ended.as_microsecond()));
                 }
             }
         }
+        let mut state = tx.prepare_cached(
+            "INSERT INTO task_state (task_id, last_fire, last_run_id, last_outcome, last_ended)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (task_id) DO UPDATE SET
+                 last_fire = CASE WHEN last_fire IS NULL THEN excluded.last_fire
+                                  WHEN excluded.last_fire IS NULL THEN last_fire
+                                  ELSE max(last_fire, excluded.last_fire) END,
+                 last_run_id = coalesce(excluded.last_run_id, last_run_id),
+                 last_outcome = coalesce(excluded.last_outcome, last_outcome),
+                 last_ended = coalesce(excluded.last_ended, last_ended)",
+        )?;
         let mut prune = tx.prepare_cached(
             "DELETE FROM runs WHERE task_id = ?1 AND id <= (
                  SELECT id FROM runs WHERE task_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
         )?;
-        for task in touched {
-            prune.execute(params![task, limit])?;
+        for (task, s) in &states {
+            match s.last_run {
+                Some((run_id, outcome, ended)) => {
+                    state.execute(params![task, s.last_fire, run_id, outcome, ended])?;
+                    prune.execute(params![task, limit])?;
+                }
+                None => {
+                    state.execute(params![
+                        task,
+                        s.last_fire,
+                        None::<&str>,
+                        None::<&str>,
+                        None::<i64>
+                    ])?;
+                }
+            }
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::state::RunRecord;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn ended(task: &str, run: &str, scheduled: i64, outcome: &'static str) -> Record {
+        Record::Ended(RunRecord {
+            task_id: Arc::from(task),
+            run_id: run.into(),
+            attempt: 1,
+            scheduled: at(scheduled),
+            started: at(scheduled),
+            ended: at(scheduled + 1),
+            outcome,
+            exit_code: Some(0),
+            signal: None,
+            output: String::new(),
+        })
+    }
+
+    fn fired(task: &str, scheduled: i64) -> Record {
+        Record::Fired {
+            task_id: Arc::from(task),
+            scheduled: at(scheduled),
+        }
+    }
+
+    type Row = (Option<i64>, Option<String>, Option<String>, Option<i64>);
+
+    fn state_of(conn: &Connection, task: &str) -> Row {
+        conn.query_row(
+            "SELECT last_fire, last_run_id, last_outcome, last_ended FROM task_state WHERE task_id = ?1",
+            [task],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    }
+
+    /// Each batch leaves one row per task: the latest firing, and the last run that
+    /// ended; a batch without one of them keeps what the row had.
+    #[test]
+    fn a_batch_merges_firings_and_ends_into_the_task_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_checked(&dir.path().join("state.db")).unwrap();
+        let batch = [
+            fired("a", 10),
+            fired("a", 20),
+            ended("a", "r-1", 10, "success"),
+            ended("a", "r-2", 20, "failed"),
+            fired("b", 5),
+        ];
+        write_batch(&mut conn, &batch, 1000).unwrap();
+        let s = 1_000_000;
+        assert_eq!(
+            state_of(&conn, "a"),
+            (
+                Some(20 * s),
+                Some("r-2".into()),
+                Some("failed".into()),
+                Some(21 * s)
+            )
+        );
+        assert_eq!(state_of(&conn, "b"), (Some(5 * s), None, None, None));
+
+        // Only firings: the last run stays. Only an end: the last firing stays, and
+        // a firing older than the recorded one never moves it back.
+        write_batch(
+            &mut conn,
+            &[fired("a", 30), ended("b", "r-3", 5, "success")],
+            1000,
+        )
+        .unwrap();
+        write_batch(&mut conn, &[fired("a", 25)], 1000).unwrap();
+        assert_eq!(
+            state_of(&conn, "a"),
+            (
+                Some(30 * s),
+                Some("r-2".into()),
+                Some("failed".into()),
+                Some(21 * s)
+            )
+        );
+        assert_eq!(
+            state_of(&conn, "b"),
+            (
+                Some(5 * s),
+                Some("r-3".into()),
+                Some("success".into()),
+                Some(6 * s)
+            )
+        );
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 3);
+    }
 }
