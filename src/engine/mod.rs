@@ -91,6 +91,10 @@ enum Trigger {
 
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(opts: &Options) -> Result<(), Fatal> {
+    // Before any thread starts, so that every thread inherits the mask.
+    crate::exec::block_sigchld();
+    // The database is opened while the task file is read.
+    let opening = opts.state_dir.as_deref().map(crate::state::Opening::start);
     let loaded = crate::commands::load_checked(opts.config_path)?;
     for e in &loaded.errors {
         error!("{e}");
@@ -108,8 +112,6 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let mut config = loaded.config;
     let mut content_hash = loaded.content_hash;
 
-    // Before any thread starts, so that every thread inherits the mask.
-    crate::exec::block_sigchld();
     let (tx, rx) = mpsc::channel::<Event>();
     crate::signals::forward(tx.clone())
         .map_err(|e| Fatal::new(2, format!("cannot install signal handlers: {e}")))?;
@@ -128,14 +130,15 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         None
     };
 
-    let (store, last_fired) = match &opts.state_dir {
-        Some(dir) => {
-            let opened = crate::state::Store::open(dir, config.history_limit)
+    let (store, last_fired) = match (opening, &opts.state_dir) {
+        (Some(opening), Some(dir)) => {
+            let opened = opening
+                .finish(config.history_limit)
                 .map_err(|e| Fatal::new(2, e))?;
             info!(dir = %dir.display(), tasks_remembered = opened.last_fired.len(), "run history and task state are kept");
             (Some(opened.store), opened.last_fired)
         }
-        None => (None, HashMap::new()),
+        _ => (None, HashMap::new()),
     };
 
     let clock = Clock {

@@ -95,7 +95,7 @@ pub fn default_dir() -> PathBuf {
 pub struct Opened {
     pub store: Store,
     /// Each task's last firing.
-    pub last_fired: HashMap<String, Timestamp>,
+    pub last_fired: LastFired,
 }
 
 /// The handle the engine sends records through. Dropping it lets the writer finish
@@ -115,49 +115,52 @@ impl Drop for Store {
     }
 }
 
-impl Store {
-    /// Opens (or creates) the database in `dir` and starts the writer thread. A
-    /// directory that cannot be created or written is an error; a corrupt database is
-    /// moved aside and replaced by a new one.
-    pub fn open(dir: &Path, history_limit: u32) -> Result<Opened, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
-        let path = dir.join(DB_FILE);
-        let conn = match schema::open_checked(&path) {
-            Ok(c) => c,
-            Err(schema::OpenError::Corrupt(why)) => {
-                let aside = dir.join(format!(
-                    "{DB_FILE}.corrupt-{}",
-                    jiff::Timestamp::now().as_second()
-                ));
-                warn!(path = %path.display(), aside = %aside.display(), reason = %why, "the state database is corrupt; moving it aside and starting a new one");
-                std::fs::rename(&path, &aside).map_err(|e| {
-                    format!(
-                        "cannot move the corrupt database {} aside: {e}",
-                        path.display()
-                    )
-                })?;
-                for ext in ["-wal", "-shm"] {
-                    let side = dir.join(format!("{DB_FILE}{ext}"));
-                    let _ = std::fs::rename(
-                        &side,
-                        dir.join(format!(
-                            "{DB_FILE}.corrupt-{}{ext}",
-                            jiff::Timestamp::now().as_second()
-                        )),
-                    );
-                }
-                schema::open_checked(&path).map_err(|e| e.to_string())?
-            }
-            Err(e) => {
-                return Err(format!(
-                    "cannot open the state database {}: {e}",
-                    path.display()
-                ))
-            }
+/// The database being opened on a thread of its own, so that opening (creating,
+/// checking, reading the task state) overlaps the reading of the task file.
+/// [`Opening::finish`] waits for it and starts the writer; dropping it waits too, so
+/// no half-done open outlives the daemon's start-up.
+pub struct Opening {
+    dir: PathBuf,
+    thread: Option<thread::JoinHandle<Result<(Connection, LastFired), String>>>,
+}
+
+/// task_id to the scheduled time of its last firing.
+type LastFired = HashMap<String, Timestamp>;
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Opening {
+    /// Starts opening (or creating) the database in `dir`.
+    pub fn start(dir: &Path) -> Opening {
+        let owned = dir.to_path_buf();
+        let thread = thread::Builder::new()
+            .name("state-open".into())
+            .spawn(move || open_dir(&owned))
+            .ok();
+        Opening {
+            dir: dir.to_path_buf(),
+            thread,
+        }
+    }
+
+    /// Waits for the database and starts the writer thread. A directory that cannot be
+    /// created or written is an error; a corrupt database was moved aside and replaced
+    /// by a new one.
+    pub fn finish(mut self, history_limit: u32) -> Result<Opened, String> {
+        let opened = match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| "the thread opening the state database failed".to_owned())?,
+            // No thread could be started: open it here.
+            None => open_dir(&self.dir),
         };
-        let last_fired =
-            query::last_fired(&conn).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let (conn, last_fired) = opened?;
         let (tx, rx) = mpsc::channel();
         let writer = thread::Builder::new()
             .name("state".into())
@@ -171,7 +174,52 @@ impl Store {
             last_fired,
         })
     }
+}
 
+/// Opens (or creates) the database in `dir` and reads each task's last firing.
+fn open_dir(dir: &Path) -> Result<(Connection, LastFired), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    let path = dir.join(DB_FILE);
+    let conn = match schema::open_checked(&path) {
+        Ok(c) => c,
+        Err(schema::OpenError::Corrupt(why)) => {
+            let aside = dir.join(format!(
+                "{DB_FILE}.corrupt-{}",
+                jiff::Timestamp::now().as_second()
+            ));
+            warn!(path = %path.display(), aside = %aside.display(), reason = %why, "the state database is corrupt; moving it aside and starting a new one");
+            std::fs::rename(&path, &aside).map_err(|e| {
+                format!(
+                    "cannot move the corrupt database {} aside: {e}",
+                    path.display()
+                )
+            })?;
+            for ext in ["-wal", "-shm"] {
+                let side = dir.join(format!("{DB_FILE}{ext}"));
+                let _ = std::fs::rename(
+                    &side,
+                    dir.join(format!(
+                        "{DB_FILE}.corrupt-{}{ext}",
+                        jiff::Timestamp::now().as_second()
+                    )),
+                );
+            }
+            schema::open_checked(&path).map_err(|e| e.to_string())?
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot open the state database {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    let last_fired =
+        query::last_fired(&conn).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok((conn, last_fired))
+}
+
+impl Store {
     /// Queues a record; never blocks.
     pub fn record(&self, r: Record) {
         if let Some(tx) = &self.tx {
