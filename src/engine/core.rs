@@ -68,8 +68,8 @@ impl Now {
     }
 }
 
-/// Next cron firings by (pattern text, zone name); see [`Core::next_cron_memo`].
-type CronMemo = HashMap<(String, String), Option<Timestamp>>;
+/// Next cron firings by pattern text, then zone name; see [`Core::next_cron_memo`].
+type CronMemo = HashMap<String, Vec<(String, Option<Timestamp>)>>;
 
 /// Identifies a run across the engine.
 pub type RunId = u64;
@@ -221,7 +221,7 @@ impl Core {
         let tasks = std::mem::take(&mut config.tasks);
         let mut core = Core {
             tasks: HashMap::with_capacity(tasks.len()),
-            wheel: Wheel::new(now.mono),
+            wheel: Wheel::with_capacity(now.mono, tasks.len()),
             ready: BinaryHeap::new(),
             running: HashMap::new(),
             max_concurrent: config.max_concurrent.max(1) as usize,
@@ -392,12 +392,22 @@ impl Core {
             self.cron_memo.0 = Some(after);
             self.cron_memo.1.clear();
         }
-        let key = (source.to_owned(), zone.name.clone());
-        if let Some(next) = self.cron_memo.1.get(&key) {
-            return *next;
+        // Looked up by reference: a hit (the common case at start-up) allocates nothing.
+        let known = self.cron_memo.1.get(source).and_then(|zones| {
+            zones
+                .iter()
+                .find(|(z, _)| *z == zone.name)
+                .map(|(_, next)| *next)
+        });
+        if let Some(next) = known {
+            return next;
         }
         let next = schedule::next_cron(cron, zone, after).map(|z| z.timestamp());
-        self.cron_memo.1.insert(key, next);
+        self.cron_memo
+            .1
+            .entry(source.to_owned())
+            .or_default()
+            .push((zone.name.clone(), next));
         next
     }
 

@@ -258,6 +258,13 @@ impl<T> Wheel<T> {
         }
     }
 
+    /// An empty wheel with room for `capacity` entries before its slab grows.
+    pub fn with_capacity(now: u64, capacity: usize) -> Self {
+        let mut wheel = Wheel::new(now);
+        wheel.entries.reserve_exact(capacity);
+        wheel
+    }
+
     /// Number of live entries.
     pub fn len(&self) -> usize {
         self.len
