@@ -15,7 +15,8 @@
 //!    the next pass starts right after it, and on its way reads just the task_id of the
 //!    rejected entry so the error can name it.
 //!
-//! A file with E bad entries is parsed E + 2 times; a good file twice.
+//! Before them, `single_pass` tries the common case, a good file, in one pass; a file
+//! with E bad entries is parsed E + 3 times.
 
 use std::collections::HashMap;
 use std::fmt;

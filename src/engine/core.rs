@@ -172,9 +172,8 @@ impl Ord for Ready {
     }
 }
 
-/// A run in flight.
-#[derive(Debug)]
 /// A run in flight, as the core knows it.
+#[derive(Debug)]
 pub struct Running {
     /// The task's id (the registry's key).
     pub task: Arc<str>,

@@ -162,20 +162,13 @@ pub fn write_batch(conn: &mut Connection, batch: &[Record], limit: u32) -> rusql
                  SELECT id FROM runs WHERE task_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
         )?;
         for (task, s) in &states {
-            match s.last_run {
-                Some((run_id, outcome, ended)) => {
-                    state.execute(params![task, s.last_fire, run_id, outcome, ended])?;
-                    prune.execute(params![task, limit])?;
-                }
-                None => {
-                    state.execute(params![
-                        task,
-                        s.last_fire,
-                        None::<&str>,
-                        None::<&str>,
-                        None::<i64>
-                    ])?;
-                }
+            let (run_id, outcome, ended) = match s.last_run {
+                Some((run_id, outcome, ended)) => (Some(run_id), Some(outcome), Some(ended)),
+                None => (None, None, None),
+            };
+            state.execute(params![task, s.last_fire, run_id, outcome, ended])?;
+            if s.last_run.is_some() {
+                prune.execute(params![task, limit])?;
             }
         }
     }
