@@ -30,6 +30,7 @@ use serde_path_to_error::{Segment, Track};
 
 use crate::config::error::{FileError, FileErrorKind, Position, TaskError};
 use crate::config::schema::{self, RawDefaults, RawHeader, RawTask};
+use crate::config::split;
 use crate::config::validate::{self, Context};
 use crate::config::{Config, Task};
 
@@ -186,7 +187,13 @@ fn parse_passes(
             "file is empty",
         ));
     }
-    if let Some((config, valid, disabled)) = single_pass(text, format, ctx, keep) {
+    let halves = || match format {
+        Format::Yaml if text.len() >= SPLIT_MIN_BYTES => two_halves(text, ctx, keep),
+        _ => None,
+    };
+    if let Some((config, valid, disabled)) =
+        halves().or_else(|| single_pass(text, format, ctx, keep))
+    {
         return Ok(Loaded {
             config,
             errors: Vec::new(),
@@ -308,6 +315,18 @@ fn content_hash(text: &str) -> u64 {
     step(h, u64::from_le_bytes(tail))
 }
 
+/// Files at least this large are read in two halves on two threads (`two_halves`).
+const SPLIT_MIN_BYTES: usize = 64 * 1024;
+
+/// What a good file's one-pass read found.
+struct OnePass {
+    config: Config,
+    valid: usize,
+    disabled: usize,
+    /// Every task_id read.
+    seen: HashMap<String, usize>,
+}
+
 /// The common case in one pass: a well-formed file whose every entry is valid and
 /// whose `defaults` (if any) come before `tasks`. Anything else returns None, and the
 /// passes of the module docs run instead, which find and place every error.
@@ -317,6 +336,10 @@ fn single_pass(
     ctx: &Context,
     keep: bool,
 ) -> Option<(Config, usize, usize)> {
+    one_pass(text, format, ctx, keep).map(|p| (p.config, p.valid, p.disabled))
+}
+
+fn one_pass(text: &str, format: Format, ctx: &Context, keep: bool) -> Option<OnePass> {
     let mut walk = Walk::new(RawDefaults::default(), ctx, false, keep);
     // Any error sends the caller to the passes that place it, so this one needs no path.
     let header = match format {
@@ -335,7 +358,40 @@ fn single_pass(
         Some(raw) => validate::header(*raw, ctx).ok()?.0,
     };
     config.tasks = walk.tasks;
-    Some((config, walk.valid, walk.disabled))
+    Some(OnePass {
+        config,
+        valid: walk.valid,
+        disabled: walk.disabled,
+        seen: walk.seen,
+    })
+}
+
+/// `single_pass` for a large YAML file on two threads: the file is cut in two where
+/// [`split::find`] says it can be, each half is read as a whole file, and the second
+/// half's tasks follow the first half's. None when the file cannot be cut, when either
+/// half fails, or when an id appears in both halves; the caller then reads the file
+/// whole, and the outcome is the same as if it had from the start.
+fn two_halves(text: &str, ctx: &Context, keep: bool) -> Option<(Config, usize, usize)> {
+    let cut = split::find(text)?;
+    let second = cut.second_half(text);
+    let (first, second) = std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("load".into())
+            .spawn_scoped(s, || one_pass(&second, Format::Yaml, ctx, keep))
+            .ok()?;
+        let first = one_pass(&text[..cut.at], Format::Yaml, ctx, keep);
+        Some((first?, reader.join().ok()??))
+    })?;
+    if second.seen.keys().any(|id| first.seen.contains_key(id)) {
+        return None;
+    }
+    let mut config = first.config;
+    config.tasks.extend(second.config.tasks);
+    Some((
+        config,
+        first.valid + second.valid,
+        first.disabled + second.disabled,
+    ))
 }
 
 /// The top level in one pass: global keys, `defaults`, then `tasks` entry by entry.
@@ -820,7 +876,119 @@ impl<'de> Visitor<'de> for IdProbe {
 
 #[cfg(test)]
 mod tests {
-    use super::content_hash;
+    use super::*;
+    use crate::config::Zone;
+
+    fn ctx() -> Context<'static> {
+        Context {
+            system_zone: Zone::try_from("UTC".to_owned()).expect("UTC is in every tz database"),
+            user_exists: &|_| true,
+        }
+    }
+
+    /// Entries of every shape a file may hold, several with lines that look like list
+    /// entries deeper inside them.
+    fn entry(i: usize) -> String {
+        match i % 6 {
+            0 => format!("  - task_id: t{i}\n    cron: \"*/5 * * * *\"\n    entry_point: echo {i}\n"),
+            1 => format!(
+                "  - task_id: t{i}\n    interval_seconds: {}\n    task_type: exec\n    entry_point:\n    - /bin/echo\n    - '- {i}'\n",
+                i + 1
+            ),
+            2 => format!(
+                "  # entry {i}\n  - task_id: t{i}\n    interval: 1h\n    entry_point: |\n      echo start\n      - not an entry\n    env: {{ A: \"1\", B: x }}\n\n"
+            ),
+            3 => format!(
+                "  - task_id: t{i}\n    cron: \"0 3 * * *\"\n    timezone: Europe/Berlin\n    entry_point: >\n      echo folded\n      line\n    retries: 2\n    enabled: false\n"
+            ),
+            4 => format!(
+                "  -   task_id: t{i}\n      interval_seconds: 60\n      entry_point: \"echo a\n        b\"\n      overlap: queue\n"
+            ),
+            _ => format!("  - {{task_id: t{i}, interval_seconds: 30, entry_point: date}}\n"),
+        }
+    }
+
+    fn file(head: &str, n: usize) -> String {
+        let mut text = head.to_owned();
+        for i in 0..n {
+            text.push_str(&entry(i));
+        }
+        text
+    }
+
+    /// The two-thread read and the one-pass read of the same text agree in everything.
+    fn assert_same(text: &str) {
+        let ctx = ctx();
+        let (two, valid2, disabled2) = two_halves(text, &ctx, true).expect("the file is cut");
+        let (one, valid1, disabled1) =
+            single_pass(text, Format::Yaml, &ctx, true).expect("a good file");
+        assert_eq!(two.tasks, one.tasks);
+        assert_eq!(
+            (
+                two.max_concurrent,
+                two.shutdown_grace,
+                &two.shell,
+                &two.python,
+                two.history_limit
+            ),
+            (
+                one.max_concurrent,
+                one.shutdown_grace,
+                &one.shell,
+                &one.python,
+                one.history_limit
+            )
+        );
+        assert_eq!((valid2, disabled2), (valid1, disabled1));
+        assert_eq!(valid1, one.tasks.len());
+    }
+
+    #[test]
+    fn two_halves_read_what_one_pass_reads() {
+        let head = "max_concurrent: 7\nshell: /bin/bash\ndefaults:\n  timeout_seconds: 30\n  env:\n    GREETING: hi\n\ntasks:   # all of them\n";
+        for n in [2, 3, 7, 60] {
+            assert_same(&file(head, n));
+        }
+        // A bare list, a list at the margin, CRLF line ends.
+        let bare: String = (0..40)
+            .map(|i| entry(i).replace("\n  ", "\n").trim_start().to_owned())
+            .collect();
+        assert_same(&format!("# a list\n{bare}"));
+        assert_same(&format!("tasks:\n{bare}"));
+        assert_same(&file(head, 30).replace('\n', "\r\n"));
+    }
+
+    #[test]
+    fn a_cut_that_would_change_the_reading_falls_back_to_the_whole_file() {
+        let ctx = ctx();
+        // The line nearest the middle that looks like an entry is inside a quoted string.
+        let quoted = "tasks:\n  - task_id: a\n    interval_seconds: 5\n    entry_point: \"echo one\n  - two\"\n  - task_id: b\n    interval_seconds: 5\n    entry_point: x\n";
+        let cut = split::find(quoted).expect("a cut");
+        assert_eq!(&quoted[cut.at..cut.at + 9], "  - two\"\n");
+        assert!(two_halves(quoted, &ctx, true).is_none());
+        let loaded = parse_text("q.yaml", quoted, Format::Yaml, &ctx).expect("a good file");
+        assert_eq!(loaded.config.tasks.len(), 2);
+        assert_eq!(
+            loaded.config.tasks[0].command,
+            crate::config::Command::Shell("echo one - two".into())
+        );
+        // An alias in the second half to an anchor in the first.
+        let aliased = "tasks:\n  - task_id: a\n    interval_seconds: 5\n    entry_point: &cmd echo\n  - task_id: b\n    interval_seconds: 5\n    entry_point: *cmd\n";
+        assert!(two_halves(aliased, &ctx, true).is_none());
+        let loaded = parse_text("a.yaml", aliased, Format::Yaml, &ctx).expect("a good file");
+        assert_eq!(
+            loaded.config.tasks[1].command,
+            crate::config::Command::Shell("echo".into())
+        );
+        // The same id in both halves: reported at the second one's line, as in one piece.
+        let twice = file("tasks:\n", 20) + &entry(0);
+        assert!(two_halves(&twice, &ctx, true).is_none());
+        let loaded = parse_text("d.yaml", &twice, Format::Yaml, &ctx).expect("a usable file");
+        assert_eq!(loaded.errors.len(), 1);
+        assert_eq!(loaded.errors[0].task_id.as_deref(), Some("t0"));
+        assert_eq!(loaded.errors[0].index, 20);
+        assert_eq!(loaded.config.tasks.len(), 20);
+    }
 
     /// The hash tells every kind of small edit from the unchanged text.
     #[test]

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod load;
 pub mod schema;
+pub mod split;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ pub struct Context<'a> {
     /// The zone of tasks and defaults that name none.
     pub system_zone: Zone,
     /// Whether a user name exists.
-    pub user_exists: &'a dyn Fn(&str) -> bool,
+    pub user_exists: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// A rejected value: which field, and why.
@@ -222,7 +222,7 @@ fn check_user(user: &str, ctx: &Context) -> Result<(), FieldError> {
 mod tests {
     use super::*;
 
-    fn ctx_with<'a>(users: &'a dyn Fn(&str) -> bool) -> Context<'a> {
+    fn ctx_with<'a>(users: &'a (dyn Fn(&str) -> bool + Sync)) -> Context<'a> {
         Context {
             system_zone: Zone::try_from("UTC".to_owned()).expect("UTC is in every tz database"),
             user_exists: users,

@@ -1,0 +1,213 @@
+//! Where a large YAML task file can be cut in two, so that its halves are read on two
+//! threads.
+//!
+//! Pure text work: no parsing, only a scan of the lines. The cut is the start of a line
+//! that begins an entry of the task list (`- ` at the list's own indentation) near the
+//! middle of the file. The first half is the text before the cut; the second half is
+//! the file's head (everything up to and including the `tasks:` line) followed by the
+//! text from the cut on, so both halves are whole task files with the same settings.
+//!
+//! A line that looks like an entry may still lie inside a quoted string or a bracketed
+//! list that spans lines. Then the first half ends inside that string or list and its
+//! parse fails; the caller reads the whole file in one piece instead. Block scalars
+//! (`|`, `>`) cannot hold such a line: their content is indented deeper than the entry
+//! that holds them. Layouts whose halves could read differently from the whole are
+//! refused here outright: document markers and directives, tabs in indentation, and
+//! any top-level key after `tasks`.
+
+/// A file cut in two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// End of the head: just after the `tasks:` line (0 for a file that is a bare list).
+    pub head_end: usize,
+    /// Start of the entry line where the second half begins.
+    pub at: usize,
+}
+
+impl Cut {
+    /// The text of the second half: the head, then the entries from the cut on.
+    pub fn second_half(&self, text: &str) -> String {
+        let mut s = String::with_capacity(self.head_end + text.len() - self.at);
+        s.push_str(&text[..self.head_end]);
+        s.push_str(&text[self.at..]);
+        s
+    }
+}
+
+/// Lines of `text` with the byte offset where each starts; the line excludes its
+/// `\n` and a `\r` before it.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = 0;
+    text.split_inclusive('\n').map(move |raw| {
+        let at = start;
+        start += raw.len();
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        (at, line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
+/// True for a line that only holds a comment or nothing.
+fn is_blank(line: &str) -> bool {
+    let t = line.trim_start_matches(' ');
+    t.is_empty() || t.starts_with('#')
+}
+
+/// The entry marker at exactly `indent` spaces: `-` then a space or the line's end.
+fn is_entry(line: &str, indent: usize) -> bool {
+    line.len() > indent
+        && line.as_bytes()[..indent].iter().all(|&b| b == b' ')
+        && line[indent..].starts_with('-')
+        && matches!(line.as_bytes().get(indent + 1), None | Some(b' '))
+}
+
+/// True for the line `tasks:`, with at most a comment after it.
+fn is_tasks_key(line: &str) -> bool {
+    line.strip_prefix("tasks:").is_some_and(|rest| {
+        let rest = rest.trim_end();
+        rest.is_empty() || (rest.starts_with(' ') && rest.trim_start().starts_with('#'))
+    })
+}
+
+/// Where `text` can be cut, or None when it cannot (see the module docs).
+pub fn find(text: &str) -> Option<Cut> {
+    // End of the head and the indentation of the list's entries, once found.
+    let mut list: Option<(usize, Option<usize>)> = None;
+    let mut seen_content = false;
+    let mut entries = Vec::new();
+    for (at, line) in lines(text) {
+        // Document markers, directives and tab indentation: never cut.
+        if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
+            return None;
+        }
+        if line.trim_start_matches(' ').starts_with('\t') {
+            return None;
+        }
+        if is_blank(line) {
+            continue;
+        }
+        match list {
+            // Before the list: `tasks:` alone on its line at the margin starts it; a
+            // first line `- ` at the margin makes the file a bare list. Anything else is
+            // a setting, which the head carries into both halves.
+            None => {
+                if is_tasks_key(line) {
+                    let end = at + line.len();
+                    // The head takes the line's newline with it.
+                    list = Some((end + text[end..].find('\n')? + 1, None));
+                } else if !seen_content && is_entry(line, 0) {
+                    list = Some((0, Some(0)));
+                    entries.push(at);
+                }
+            }
+            // The list's first entry fixes its indentation.
+            Some((head_end, None)) => {
+                let n = line.len() - line.trim_start_matches(' ').len();
+                if !is_entry(line, n) {
+                    return None;
+                }
+                list = Some((head_end, Some(n)));
+                entries.push(at);
+            }
+            Some((_, Some(n))) => {
+                if is_entry(line, n) {
+                    entries.push(at);
+                } else if !line.starts_with(' ') {
+                    // Something at the margin after the list began: a key after `tasks`.
+                    return None;
+                }
+            }
+        }
+        seen_content = true;
+    }
+    let (head_end, _) = list?;
+    // The entry nearest the middle, never the first (each half keeps one at least).
+    let mid = text.len() / 2;
+    let at = entries
+        .iter()
+        .skip(1)
+        .copied()
+        .min_by_key(|&c| c.abs_diff(mid))?;
+    Some(Cut { head_end, at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn halves(text: &str) -> (String, String) {
+        let cut = find(text).expect("a cut");
+        (text[..cut.at].to_owned(), cut.second_half(text))
+    }
+
+    #[test]
+    fn a_mapping_file_is_cut_at_an_entry_near_the_middle() {
+        let text = "max_concurrent: 4\ndefaults:\n  timeout: 5m\ntasks:\n  - task_id: a\n    cron: '* * * * *'\n  - task_id: b\n    cron: '* * * * *'\n  - task_id: c\n    cron: '* * * * *'\n  - task_id: d\n    cron: '* * * * *'\n";
+        // Entries start at bytes 49, 86, 123 and 160 of 197: b's is nearest the middle.
+        let (first, second) = halves(text);
+        assert!(
+            first.ends_with("tasks:\n  - task_id: a\n    cron: '* * * * *'\n"),
+            "{first}"
+        );
+        assert_eq!(
+            second,
+            "max_concurrent: 4\ndefaults:\n  timeout: 5m\ntasks:\n  - task_id: b\n    cron: '* * * * *'\n  - task_id: c\n    cron: '* * * * *'\n  - task_id: d\n    cron: '* * * * *'\n"
+        );
+    }
+
+    #[test]
+    fn a_bare_list_and_a_list_at_the_margin_are_cut() {
+        let bare = "# tasks\n- task_id: a\n  cron: x\n- task_id: b\n  cron: x\n";
+        assert_eq!(
+            halves(bare),
+            (
+                "# tasks\n- task_id: a\n  cron: x\n".to_owned(),
+                "- task_id: b\n  cron: x\n".to_owned()
+            )
+        );
+        let margin = "tasks:\n- task_id: a\n  cron: x\n- task_id: b\n  cron: x\n";
+        assert_eq!(halves(margin).1, "tasks:\n- task_id: b\n  cron: x\n");
+    }
+
+    #[test]
+    fn crlf_lines_and_comments_keep_their_bytes() {
+        let text =
+            "tasks: # the list\r\n  - task_id: a\r\n\r\n  # b comes next\r\n  - task_id: b\r\n";
+        let (first, second) = halves(text);
+        assert_eq!(
+            first,
+            "tasks: # the list\r\n  - task_id: a\r\n\r\n  # b comes next\r\n"
+        );
+        assert_eq!(second, "tasks: # the list\r\n  - task_id: b\r\n");
+    }
+
+    #[test]
+    fn layouts_that_could_read_differently_are_not_cut() {
+        let refused = [
+            // a key after the list
+            "tasks:\n  - task_id: a\n  - task_id: b\nmax_concurrent: 3\n",
+            // document markers and directives
+            "---\ntasks:\n  - task_id: a\n  - task_id: b\n",
+            "tasks:\n  - task_id: a\n...\n",
+            "%YAML 1.2\ntasks:\n  - task_id: a\n  - task_id: b\n",
+            // a flow list, a list on the key's line, a tab
+            "tasks:\n  [a, b]\n",
+            "tasks: [a, b]\n",
+            "tasks:\n  - task_id: a\n\t- task_id: b\n",
+            // one entry only: nothing to cut
+            "tasks:\n  - task_id: a\n    cron: x\n",
+            // no list at all
+            "max_concurrent: 3\n",
+        ];
+        for text in refused {
+            assert_eq!(find(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn deeper_dashes_are_not_entries() {
+        let text =
+            "tasks:\n  - task_id: a\n    entry_point:\n    - /bin/echo\n    - hi\n  - task_id: b\n";
+        let cut = find(text).expect("a cut");
+        assert_eq!(&text[cut.at..], "  - task_id: b\n");
+    }
+}
