@@ -889,7 +889,12 @@ mod tests {
     /// Entries of every shape a file may hold, several with lines that look like list
     /// entries deeper inside them.
     fn entry(i: usize) -> String {
-        match i % 6 {
+        entry_shaped(i, i)
+    }
+
+    /// Entry `i` (id `t{i}`) in one of six shapes.
+    fn entry_shaped(shape: usize, i: usize) -> String {
+        match shape % 6 {
             0 => format!("  - task_id: t{i}\n    cron: \"*/5 * * * *\"\n    entry_point: echo {i}\n"),
             1 => format!(
                 "  - task_id: t{i}\n    interval_seconds: {}\n    task_type: exec\n    entry_point:\n    - /bin/echo\n    - '- {i}'\n",
@@ -956,6 +961,54 @@ mod tests {
         assert_same(&format!("# a list\n{bare}"));
         assert_same(&format!("tasks:\n{bare}"));
         assert_same(&file(head, 30).replace('\n', "\r\n"));
+    }
+
+    /// Pieces a task list is built from, at the list's indentation of two spaces: the
+    /// six shapes of `entry`, and the unusual: lines that look like entries inside
+    /// quoted strings or a bracketed list, an anchor and its alias, an alias to the
+    /// head, an id that may repeat, comments.
+    fn piece(kind: u8, i: usize) -> String {
+        match kind {
+            6 => format!("  - task_id: q{i}\n    interval_seconds: 5\n    entry_point: \"echo\n  - task_id: fake{i}\n    x\"\n"),
+            7 => format!("  - task_id: s{i}\n    interval_seconds: 5\n    entry_point: 'echo\n  - it'\n"),
+            8 => format!("  - task_id: f{i}\n    task_type: exec\n    interval_seconds: 5\n    entry_point: [/bin/echo,\n  - x]\n"),
+            9 => format!("  - task_id: a{i}\n    interval_seconds: 5\n    entry_point: &cmd{i} echo {i}\n  - task_id: b{i}\n    interval_seconds: 5\n    entry_point: *cmd{i}\n"),
+            10 => "  - task_id: same\n    interval_seconds: 5\n    entry_point: x\n".to_owned(),
+            11 => "  # a comment\n\n#   at the margin\n".to_owned(),
+            12 => format!("  - task_id: h{i}\n    interval_seconds: 5\n    entry_point: *sh\n"),
+            _ => entry_shaped(usize::from(kind), i),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Whenever the two-thread read succeeds, the file read whole gives the same.
+        #[test]
+        fn a_file_read_in_halves_reads_as_the_whole(
+            kinds in proptest::collection::vec(0u8..80, 2..40),
+            crlf in proptest::bool::ANY,
+            after in proptest::bool::ANY,
+        ) {
+            let mut text = "shell: &sh /bin/sh\ntasks:\n".to_owned();
+            for (i, k) in kinds.iter().enumerate() {
+                text.push_str(&piece(*k, i));
+            }
+            if after {
+                text.push_str("max_concurrent: 3\n");
+            }
+            if crlf {
+                text = text.replace('\n', "\r\n");
+            }
+            let ctx = ctx();
+            if let Some((two, valid2, disabled2)) = two_halves(&text, &ctx, true) {
+                let one = single_pass(&text, Format::Yaml, &ctx, true);
+                let (one, valid1, disabled1) = one.expect("a file read in halves reads whole");
+                proptest::prop_assert_eq!(two.tasks, one.tasks);
+                proptest::prop_assert_eq!((valid2, disabled2), (valid1, disabled1));
+                proptest::prop_assert_eq!(two.max_concurrent, one.max_concurrent);
+                proptest::prop_assert!(!after, "a key after the list is never cut");
+            }
+        }
     }
 
     #[test]
