@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::commands::{check_checked, Fatal};
+use crate::commands::{check_checked, print_out, Fatal};
 
 /// Prints each problem on stderr and a summary on stdout. Exit 0 valid, 1 invalid
 /// entries (or invalid global keys), 2 unreadable or unparseable.
@@ -12,8 +12,8 @@ pub fn run(path: &Path, strict: bool) -> Result<u8, Fatal> {
         eprintln!("cronwheel: {e}");
     }
     let (valid, disabled) = (loaded.valid, loaded.disabled);
-    println!(
-        "{valid} {} valid, {} invalid, {disabled} disabled{}",
+    print_out(&format!(
+        "{valid} {} valid, {} invalid, {disabled} disabled{}\n",
         if valid == 1 { "task" } else { "tasks" },
         loaded.errors.len(),
         if strict && !loaded.errors.is_empty() {
@@ -21,6 +21,6 @@ pub fn run(path: &Path, strict: bool) -> Result<u8, Fatal> {
         } else {
             ""
         }
-    );
+    ))?;
     Ok(if loaded.errors.is_empty() { 0 } else { 1 })
 }

@@ -3,17 +3,20 @@
 
 use std::path::Path;
 
-use crate::commands::{table, Fatal};
+use crate::commands::{print_out, table, Fatal};
 use crate::state;
 
 pub fn run(dir: &Path, task: Option<&str>, count: u32, json: bool) -> Result<u8, Fatal> {
     let rows = state::history(dir, task, count).map_err(|e| Fatal::new(2, e))?;
     if json {
+        let mut lines = String::new();
         for row in &rows {
             let line = serde_json::to_string(row)
                 .map_err(|e| Fatal::new(2, format!("cannot encode a row: {e}")))?;
-            println!("{line}");
+            lines.push_str(&line);
+            lines.push('\n');
         }
+        print_out(&lines)?;
         return Ok(0);
     }
     let table_rows: Vec<Vec<String>> = rows
@@ -40,12 +43,9 @@ pub fn run(dir: &Path, task: Option<&str>, count: u32, json: bool) -> Result<u8,
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table::render(
-            &["START", "TASK", "DURATION", "OUTCOME", "CODE", "OUTPUT"],
-            &table_rows
-        )
-    );
+    print_out(&table::render(
+        &["START", "TASK", "DURATION", "OUTCOME", "CODE", "OUTPUT"],
+        &table_rows,
+    ))?;
     Ok(0)
 }

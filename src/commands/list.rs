@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::clock;
-use crate::commands::{load_reporting, rfc3339, table, Fatal};
+use crate::commands::{load_reporting, print_out, rfc3339, table, Fatal};
 use crate::config::{Schedule, Task};
 use crate::schedule;
 
@@ -11,13 +11,10 @@ pub fn run(path: &Path) -> Result<u8, Fatal> {
     let loaded = load_reporting(path)?;
     let now = clock::wall_now();
     let rows: Vec<Vec<String>> = loaded.config.tasks.iter().map(|t| row(t, now)).collect();
-    print!(
-        "{}",
-        table::render(
-            &["ID", "NAME", "SCHEDULE", "TYPE", "ENABLED", "NEXT RUN"],
-            &rows
-        )
-    );
+    print_out(&table::render(
+        &["ID", "NAME", "SCHEDULE", "TYPE", "ENABLED", "NEXT RUN"],
+        &rows,
+    ))?;
     Ok(0)
 }
 

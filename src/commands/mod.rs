@@ -47,6 +47,22 @@ impl From<FileError> for Fatal {
     }
 }
 
+/// Writes a command's output to stdout. A reader that stops reading early
+/// (`cronwheel list | head`) ends the output quietly with success, as it does for grep
+/// or ripgrep; any other write error ends the command with exit 2.
+pub fn print_out(text: &str) -> Result<(), Fatal> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Fatal::new(
+            2,
+            format!("cannot write to stdout: {}", config::load::io_message(&e)),
+        )),
+    }
+}
+
 /// The machine's local time zone, for tasks that name none.
 pub fn system_zone() -> Zone {
     let tz = jiff::tz::TimeZone::system();

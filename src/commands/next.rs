@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::clock;
-use crate::commands::{load_reporting, rfc3339, table, Fatal};
+use crate::commands::{load_reporting, print_out, rfc3339, table, Fatal};
 use crate::config::{Schedule, Task};
 use crate::schedule;
 
@@ -50,6 +50,6 @@ pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Res
         }
         rows.extend(times.iter().map(|z| vec![t.id.clone(), rfc3339(z)]));
     }
-    print!("{}", table::render(&["TASK_ID", "TIME"], &rows));
+    print_out(&table::render(&["TASK_ID", "TIME"], &rows))?;
     Ok(0)
 }

@@ -148,7 +148,7 @@ pub fn check_ownership(path: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-fn io_message(e: &std::io::Error) -> String {
+pub fn io_message(e: &std::io::Error) -> String {
     // `Display` of an io::Error adds "(os error N)", which says nothing to an operator.
     let s = e.to_string();
     match s.find(" (os error") {

@@ -165,3 +165,62 @@ fn unreadable_file_fails_like_check() {
         )
     );
 }
+
+/// A file of `n` tasks, large enough (over 64 KiB from about 700 tasks) to be read in
+/// two halves, in three shapes.
+fn many_tasks(n: usize) -> String {
+    let mut text = String::from("defaults:\n  timeout_seconds: 60\ntasks:\n");
+    for i in 0..n {
+        text.push_str(&match i % 3 {
+            0 => format!("  - task_id: t{i}\n    interval_seconds: {}\n    entry_point: echo {i}\n", i + 1),
+            1 => format!("  - task_id: t{i}\n    cron: \"{} 3 * * *\"\n    task_type: exec\n    entry_point:\n    - /bin/echo\n    - \"- {i}\"\n", i % 60),
+            _ => format!("  - task_id: t{i}\n    interval: 1h\n    entry_point: |\n      echo {i}\n      - not an entry\n    enabled: false\n"),
+        });
+    }
+    text
+}
+
+#[test]
+fn a_large_file_is_listed_whole_and_in_order() {
+    let n = 3000;
+    let text = many_tasks(n);
+    assert!(text.len() > 200 * 1024);
+    let (out, _) = list(&text);
+    assert_eq!(out.code, 0, "{out:?}");
+    let rows = table_rows(&out.stdout);
+    assert_eq!(rows.len(), n, "one row per task");
+    for (i, row) in rows.iter().enumerate() {
+        let schedule = match i % 3 {
+            0 => format!("every {}s", i + 1),
+            1 => format!("{} 3 * * * (UTC)", i % 60),
+            _ => "every 1h".to_owned(),
+        };
+        let enabled = if i % 3 == 2 { "no" } else { "yes" };
+        assert_eq!(
+            (&*row[0], &*row[2], &*row[4]),
+            (&*format!("t{i}"), &*schedule, enabled),
+            "row {i}"
+        );
+    }
+}
+
+/// `cronwheel list | head`: the reader goes away; the listing ends quietly.
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    let dir = TaskDir::new();
+    // Far more output than a pipe holds, so a write meets the closed pipe.
+    let path = dir.write("tasks.yaml", many_tasks(3000));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
+        .arg("list")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cronwheel list");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for cronwheel list");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
