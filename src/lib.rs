@@ -21,6 +21,16 @@ pub mod wheel;
 
 pub use commands::Fatal;
 
+/// An I/O error as one line for an operator: `Display` without the "(os error N)" that
+/// std appends, which says nothing to a reader.
+pub fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
 /// Runs one command line. `Ok` carries the exit code of a command that ran to its end.
 pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
     use cli::Command;

@@ -58,7 +58,7 @@ pub fn print_out(text: &str) -> Result<(), Fatal> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Fatal::new(
             2,
-            format!("cannot write to stdout: {}", config::load::io_message(&e)),
+            format!("cannot write to stdout: {}", crate::io_message(&e)),
         )),
     }
 }

@@ -35,6 +35,7 @@ use crate::config::schema::{self, RawDefaults, RawHeader, RawTask};
 use crate::config::split;
 use crate::config::validate::{self, Context};
 use crate::config::{Config, Task};
+use crate::io_message;
 
 /// Files larger than this are refused whole.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -148,15 +149,6 @@ pub fn check_ownership(path: &Path) -> Result<(), FileError> {
         }
     }
     Ok(())
-}
-
-pub fn io_message(e: &std::io::Error) -> String {
-    // `Display` of an io::Error adds "(os error N)", which says nothing to an operator.
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
 }
 
 /// Parses and checks task-file text. `label` names the file in messages.

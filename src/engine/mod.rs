@@ -113,8 +113,12 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
     let mut content_hash = loaded.content_hash;
 
     let (tx, rx) = mpsc::channel::<Event>();
-    crate::signals::forward(tx.clone())
-        .map_err(|e| Fatal::new(2, format!("cannot install signal handlers: {e}")))?;
+    crate::signals::forward(tx.clone()).map_err(|e| {
+        Fatal::new(
+            2,
+            format!("cannot install signal handlers: {}", crate::io_message(&e)),
+        )
+    })?;
     if let Err(e) = crate::wallclock::watch(tx.clone()) {
         warn!(error = %e, "cannot watch for wall-clock changes; cron tasks will not re-plan after a clock step");
     }
@@ -158,7 +162,15 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         // The main loop outlives the executor's use of this sender.
         let _ = finished.send(Event::Finished(runs));
     }))
-    .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
+    .map_err(|e| {
+        Fatal::new(
+            2,
+            format!(
+                "cannot start the executor threads: {}",
+                crate::io_message(&e)
+            ),
+        )
+    })?;
     let mut daemon = Daemon {
         executor,
         store,
@@ -510,7 +522,15 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
             let _ = tx.send(report);
         }
     }))
-    .map_err(|e| Fatal::new(2, format!("cannot start the executor threads: {e}")))?;
+    .map_err(|e| {
+        Fatal::new(
+            2,
+            format!(
+                "cannot start the executor threads: {}",
+                crate::io_message(&e)
+            ),
+        )
+    })?;
     executor.submit(0, job);
     let report = rx
         .recv()

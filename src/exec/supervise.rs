@@ -100,7 +100,7 @@ pub fn start(key: u64, job: Job) -> Result<Running, Report> {
         Ok(c) => c,
         Err(e) => {
             let program = cmd.get_program().to_string_lossy().into_owned();
-            return Err(spawn_error(format!("{program}: {}", io_message(&e))));
+            return Err(spawn_error(format!("{program}: {}", crate::io_message(&e))));
         }
     };
     let pid = child.id();
@@ -566,14 +566,6 @@ fn outcome_of(status: ExitStatus) -> Outcome {
         (Some(c), _) => Outcome::Failed(c),
         (None, Some(s)) => Outcome::Killed(s),
         (None, None) => Outcome::Failed(-1),
-    }
-}
-
-fn io_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
     }
 }
 

@@ -22,8 +22,13 @@ pub struct Watch {
 
 /// Starts watching the directory of `path`.
 pub fn start(path: &Path, events: Sender<Event>) -> Result<Watch, String> {
-    let abs =
-        std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+    let abs = std::path::absolute(path).map_err(|e| {
+        format!(
+            "cannot resolve {}: {}",
+            path.display(),
+            crate::io_message(&e)
+        )
+    })?;
     let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name: OsString = abs.file_name().map(OsString::from).unwrap_or_default();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {

@@ -165,7 +165,7 @@ impl Opening {
         let writer = thread::Builder::new()
             .name("state".into())
             .spawn(move || writer(conn, &rx, history_limit))
-            .map_err(|e| format!("cannot start the state writer: {e}"))?;
+            .map_err(|e| format!("cannot start the state writer: {}", crate::io_message(&e)))?;
         Ok(Opened {
             store: Store {
                 tx: Some(tx),
@@ -178,8 +178,13 @@ impl Opening {
 
 /// Opens (or creates) the database in `dir` and reads each task's last firing.
 fn open_dir(dir: &Path) -> Result<(Connection, LastFired), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the state directory {}: {}",
+            dir.display(),
+            crate::io_message(&e)
+        )
+    })?;
     let path = dir.join(DB_FILE);
     let conn = match schema::open_checked(&path) {
         Ok(c) => c,
@@ -191,8 +196,9 @@ fn open_dir(dir: &Path) -> Result<(Connection, LastFired), String> {
             warn!(path = %path.display(), aside = %aside.display(), reason = %why, "the state database is corrupt; moving it aside and starting a new one");
             std::fs::rename(&path, &aside).map_err(|e| {
                 format!(
-                    "cannot move the corrupt database {} aside: {e}",
-                    path.display()
+                    "cannot move the corrupt database {} aside: {}",
+                    path.display(),
+                    crate::io_message(&e)
                 )
             })?;
             for ext in ["-wal", "-shm"] {
