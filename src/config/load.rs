@@ -1027,6 +1027,14 @@ mod tests {
             loaded.config.tasks[1].command,
             crate::config::Command::Shell("echo".into())
         );
+        // A lone CR is a line break to YAML: here it puts a key after the list.
+        let cr = "tasks:\n  - task_id: a\n    interval_seconds: 5\n    entry_point: x\n  - task_id: b\n    interval_seconds: 5\n    entry_point: y\rmax_concurrent: 3\n";
+        assert!(two_halves(cr, &ctx, true).is_none());
+        let loaded = parse_text("cr.yaml", cr, Format::Yaml, &ctx).expect("a good file");
+        assert_eq!(
+            (loaded.config.tasks.len(), loaded.config.max_concurrent),
+            (2, 3)
+        );
         // The same id in both halves: reported at the second one's line, as in one piece.
         let twice = file("tasks:\n", 20) + &entry(0);
         assert!(two_halves(&twice, &ctx, true).is_none());

@@ -12,8 +12,8 @@
 //! parse fails; the caller reads the whole file in one piece instead. Block scalars
 //! (`|`, `>`) cannot hold such a line: their content is indented deeper than the entry
 //! that holds them. Layouts whose halves could read differently from the whole are
-//! refused here outright: document markers and directives, tabs in indentation, and
-//! any top-level key after `tasks`.
+//! refused here outright: document markers and directives, tabs in indentation, line
+//! breaks other than LF and CRLF, and any top-level key after `tasks`.
 
 /// A file cut in two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,10 @@ pub fn find(text: &str) -> Option<Cut> {
             return None;
         }
         if line.trim_start_matches(' ').starts_with('\t') {
+            return None;
+        }
+        // Line breaks that YAML knows and this scan does not: a lone CR, NEL, LS, PS.
+        if line.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
             return None;
         }
         if is_blank(line) {
@@ -193,6 +197,11 @@ mod tests {
             "tasks:\n  [a, b]\n",
             "tasks: [a, b]\n",
             "tasks:\n  - task_id: a\n\t- task_id: b\n",
+            // line breaks other than LF and CRLF hide a key after the list
+            "tasks:\n  - task_id: a\n  - task_id: b\rmax_concurrent: 3\n",
+            "tasks:\n  - task_id: a\n  - task_id: b\u{85}max_concurrent: 3\n",
+            "tasks:\n  - task_id: a\n  - task_id: b\u{2028}max_concurrent: 3\n",
+            "tasks:\n  - task_id: a\n  - task_id: b\u{2029}max_concurrent: 3\n",
             // one entry only: nothing to cut
             "tasks:\n  - task_id: a\n    cron: x\n",
             // no list at all
