@@ -13,7 +13,11 @@
 //! (`|`, `>`) cannot hold such a line: their content is indented deeper than the entry
 //! that holds them. Layouts whose halves could read differently from the whole are
 //! refused here outright: document markers and directives, tabs in indentation, line
-//! breaks other than LF and CRLF, and any top-level key after `tasks`.
+//! breaks other than LF and CRLF, any top-level key after `tasks`, and an anchor name
+//! given twice (the YAML reader resolves an alias by how many anchors it has counted,
+//! a count that differs between a half and the whole once a name repeats). What the
+//! scan cannot see, a `tasks:` line inside a quoted string of the head, the caller
+//! rules out by reading the head on its own first.
 
 /// A file cut in two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +128,9 @@ pub fn find(text: &str) -> Option<Cut> {
         seen_content = true;
     }
     let (head_end, _) = list?;
+    if has_repeated_anchor(text) {
+        return None;
+    }
     // The entry nearest the middle, never the first (each half keeps one at least).
     let mid = text.len() / 2;
     let at = entries
@@ -132,6 +139,41 @@ pub fn find(text: &str) -> Option<Cut> {
         .copied()
         .min_by_key(|&c| c.abs_diff(mid))?;
     Some(Cut { head_end, at })
+}
+
+/// True when an anchor name (`&name`) is given twice. An anchor is a node's property,
+/// so its `&` starts a token that stands where a node starts: at a line's start, after
+/// `- `, `? `, `: `, a flow indicator or a tag. `&` inside plain text (`make && make
+/// install`, `cmd &>/dev/null`) does not count; inside a quoted string it may, which
+/// only costs the file its two-thread read.
+fn has_repeated_anchor(text: &str) -> bool {
+    let mut names = std::collections::HashSet::new();
+    for (i, _) in text.match_indices('&') {
+        let before = &text[..i];
+        if !before.is_empty() && !before.ends_with([' ', '\t', '\n', '\r', '[', '{', ',', ':']) {
+            continue;
+        }
+        let spaced = before.trim_end_matches([' ', '\t']);
+        let node_start = match spaced.chars().next_back() {
+            None | Some('\n' | '\r' | '-' | '?' | ':' | '[' | '{' | ',') => true,
+            // After a tag: `!!str &name value`.
+            Some(_) => spaced
+                .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
+                .next()
+                .is_some_and(|token| token.starts_with('!')),
+        };
+        if !node_start {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+            .unwrap_or(rest.len());
+        if end > 0 && !names.insert(&rest[..end]) {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -202,6 +244,10 @@ mod tests {
             "tasks:\n  - task_id: a\n  - task_id: b\u{85}max_concurrent: 3\n",
             "tasks:\n  - task_id: a\n  - task_id: b\u{2028}max_concurrent: 3\n",
             "tasks:\n  - task_id: a\n  - task_id: b\u{2029}max_concurrent: 3\n",
+            // an anchor name given twice: in the head and an entry, in two entries
+            "shell: &x /bin/sh\ntasks:\n  - task_id: a\n    entry_point: &x echo\n  - task_id: b\n    entry_point: *x\n",
+            "tasks:\n  - task_id: a\n    entry_point: &x one\n  - task_id: b\n    entry_point: [&x two]\n",
+            "tasks:\n  - task_id: a\n    entry_point: !!str &x one\n  - task_id: b\n    entry_point:\n      &x two\n",
             // one entry only: nothing to cut
             "tasks:\n  - task_id: a\n    cron: x\n",
             // no list at all
@@ -210,6 +256,12 @@ mod tests {
         for text in refused {
             assert_eq!(find(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn ampersands_in_commands_and_unique_anchors_still_cut() {
+        let text = "defaults:\n  env: &common {A: b}\ntasks:\n  - task_id: a\n    entry_point: make && make install &>/dev/null\n    env: *common\n  - task_id: b\n    entry_point: make && make install &>/dev/null &\n    env: &own {C: d}\n";
+        assert!(find(text).is_some());
     }
 
     #[test]
