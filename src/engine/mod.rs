@@ -162,15 +162,7 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
         // The main loop outlives the executor's use of this sender.
         let _ = finished.send(Event::Finished(runs));
     }))
-    .map_err(|e| {
-        Fatal::new(
-            2,
-            format!(
-                "cannot start the executor threads: {}",
-                crate::io_message(&e)
-            ),
-        )
-    })?;
+    .map_err(executor_error)?;
     let mut daemon = Daemon {
         executor,
         store,
@@ -498,6 +490,17 @@ impl Daemon {
     }
 }
 
+/// The error of an executor that could not start its threads.
+fn executor_error(e: std::io::Error) -> Fatal {
+    Fatal::new(
+        2,
+        format!(
+            "cannot start the executor threads: {}",
+            crate::io_message(&e)
+        ),
+    )
+}
+
 /// Runs one task now, in the foreground, through the same executor; returns the
 /// exit code of `cronwheel exec`.
 pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
@@ -522,15 +525,7 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
             let _ = tx.send(report);
         }
     }))
-    .map_err(|e| {
-        Fatal::new(
-            2,
-            format!(
-                "cannot start the executor threads: {}",
-                crate::io_message(&e)
-            ),
-        )
-    })?;
+    .map_err(executor_error)?;
     executor.submit(0, job);
     let report = rx
         .recv()
