@@ -557,3 +557,44 @@ fn as_root_a_reload_of_a_group_writable_file_is_refused_and_the_tasks_stay() {
     assert_eq!(reload_counts(&line), [1, 0, 0, 1, 0], "{line}");
     assert_eq!(next_run_output(&mut d, "fresh"), ["fresh"]);
 }
+
+/// `n` tasks that never come due within the test, `idle0`…: together with TICK a file
+/// over 64 KiB from a few hundred tasks on, which the loader reads in two halves.
+fn idle_tasks(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!("  - task_id: idle{i}\n    interval_seconds: 86400\n    entry_point: 'echo idle {i}'\n")
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_file_starts_whole_and_reloads_by_its_diff() {
+    let n = 2000;
+    let old = format!("tasks:{TICK}{}", idle_tasks(n));
+    assert!(old.len() > 128 * 1024);
+    let mut d = Daemon::start(&old);
+    let log = d.log();
+    let started = select(&log, |v| message(v) == "cronwheel started");
+    assert_eq!(started.len(), 1, "{}", d.dump());
+    assert_eq!(
+        started[0]["tasks"].as_u64(),
+        Some(n as u64 + 1),
+        "{}",
+        started[0]
+    );
+    // One task removed (the first), one changed (one near the middle), one added (last).
+    let new =
+        old.replace(
+            "  - task_id: idle0\n    interval_seconds: 86400\n    entry_point: 'echo idle 0'\n",
+            "",
+        )
+        .replace(
+            "  - task_id: idle1000\n    interval_seconds: 86400\n",
+            "  - task_id: idle1000\n    interval_seconds: 43200\n",
+        ) + FRESH;
+    write_in_place(&d.task_file(), &new);
+    let line = d.wait_for(is_reload, WAIT);
+    assert_eq!(reload_counts(&line), [1, 1, 1, n as u64 - 1, 0], "{line}");
+    assert_eq!(next_run_output(&mut d, "fresh"), ["fresh"]);
+}
