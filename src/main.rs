@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match cronwheel::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("cronwheel: {e}");
+            cronwheel::commands::print_err(&format!("cronwheel: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

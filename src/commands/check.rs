@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use crate::commands::{check_checked, print_out, Fatal};
+use crate::commands::{check_checked, print_err, print_out, Fatal};
 
 /// Prints each problem on stderr and a summary on stdout. Exit 0 valid, 1 invalid
 /// entries (or invalid global keys), 2 unreadable or unparseable.
 pub fn run(path: &Path, strict: bool) -> Result<u8, Fatal> {
     let loaded = check_checked(path)?;
     for e in &loaded.errors {
-        eprintln!("cronwheel: {e}");
+        print_err(&format!("cronwheel: {e}"));
     }
     let (valid, disabled) = (loaded.valid, loaded.disabled);
     print_out(&format!(

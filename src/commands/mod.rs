@@ -48,8 +48,8 @@ impl From<FileError> for Fatal {
 }
 
 /// Writes a command's output to stdout. A reader that stops reading early
-/// (`cronwheel list | head`) ends the output quietly with success, as it does for grep
-/// or ripgrep; any other write error ends the command with exit 2.
+/// (`cronwheel list | head`) ends the output quietly, as it does for ripgrep, and the
+/// command exits with its usual code; any other write error ends it with exit 2.
 pub fn print_out(text: &str) -> Result<(), Fatal> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -61,6 +61,14 @@ pub fn print_out(text: &str) -> Result<(), Fatal> {
             format!("cannot write to stdout: {}", crate::io_message(&e)),
         )),
     }
+}
+
+/// Writes one line to stderr. When stderr itself is gone (a closed pipe), there is
+/// nowhere left to report to, and the line is dropped.
+pub fn print_err(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }
 
 /// The machine's local time zone, for tasks that name none.
@@ -111,7 +119,7 @@ pub fn load_checked(path: &Path) -> Result<Loaded, FileError> {
 pub fn load_reporting(path: &Path) -> Result<Loaded, Fatal> {
     let loaded = load(path)?;
     for e in &loaded.errors {
-        eprintln!("cronwheel: {e}");
+        print_err(&format!("cronwheel: {e}"));
     }
     Ok(loaded)
 }

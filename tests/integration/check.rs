@@ -1215,3 +1215,42 @@ fn whole_file_errors_name_the_key_once() {
         );
     }
 }
+
+/// `cronwheel check … 2>&1 | head -1`: the reader of the error lines goes away after
+/// the first; check still ends with its usual code, without a panic.
+#[test]
+fn a_reader_of_the_errors_that_stops_early_changes_nothing_but_the_output() {
+    use std::io::BufRead;
+    let dir = TaskDir::new();
+    // 40 rejected entries whose error lines quote a 2,000-byte value: far more than a
+    // pipe holds, so the writes after the reader has gone meet a closed pipe.
+    let long = "x".repeat(2000);
+    let mut text =
+        String::from("tasks:\n  - task_id: ok\n    interval_seconds: 5\n    entry_point: 'true'\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "  - task_id: bad{i}\n    cron: \"{long}\"\n    entry_point: 'true'\n"
+        ));
+    }
+    let path = dir.write("tasks.yaml", &text);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cronwheel check");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().expect("stderr is piped"))
+        .read_line(&mut first)
+        .expect("read the first error line");
+    assert!(first.contains("bad0"), "{first:?}");
+    let status = child.wait().expect("wait for cronwheel check");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "invalid entries: exit 1, not a panic"
+    );
+}

@@ -204,11 +204,14 @@ fn a_large_file_is_listed_whole_and_in_order() {
     }
 }
 
-/// `cronwheel list | head`: the reader goes away; the listing ends quietly.
+/// `cronwheel list | head -1`: the reader goes away after the first line; the listing
+/// ends quietly.
 #[test]
 fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::io::BufRead;
     let dir = TaskDir::new();
-    // Far more output than a pipe holds, so a write meets the closed pipe.
+    // Far more output than a pipe holds, so the writes after the reader has gone meet
+    // a closed pipe.
     let path = dir.write("tasks.yaml", many_tasks(3000));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
         .arg("list")
@@ -219,7 +222,11 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start cronwheel list");
-    drop(child.stdout.take());
+    let mut header = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut header)
+        .expect("read the header");
+    assert!(header.starts_with("ID "), "{header:?}");
     let output = child.wait_with_output().expect("wait for cronwheel list");
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
