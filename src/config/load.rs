@@ -17,8 +17,9 @@
 //!
 //! Before them, `single_pass` tries the common case, a good file, in one pass; a YAML
 //! file of 64 KiB and more is first tried in two halves on two threads
-//! (`two_halves`, cut where `split` says the halves read as the whole). A file with E
-//! bad entries is parsed E + 3 times, E + 4 when it was tried in halves first.
+//! (`two_halves`, at a cut `split` proposes and under the checks `two_halves` adds). A
+//! file with E bad entries is parsed E + 3 times, E + 4 when it was tried in halves
+//! first.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -362,7 +363,8 @@ fn one_pass(text: &str, format: Format, ctx: &Context, keep: bool) -> Option<One
 
 /// `single_pass` for a large YAML file on two threads: the file is cut in two where
 /// [`split::find`] says it can be, each half is read as a whole file, and the second
-/// half's tasks follow the first half's. None when the file cannot be cut, when either
+/// half's tasks follow the first half's. None when the file cannot be cut, when its
+/// head does not read on its own, when the second thread cannot start, when either
 /// half fails, or when an id appears in both halves; the caller then reads the file
 /// whole, and the outcome is the same as if it had from the start.
 fn two_halves(text: &str, ctx: &Context, keep: bool) -> Option<(Config, usize, usize)> {
@@ -1027,6 +1029,67 @@ mod tests {
                 proptest::prop_assert!(!after, "a key after the list is never cut");
             }
         }
+    }
+
+    /// `n` entries of three lines each, `f0`…: entry i starts on line 2 + 3i of a file
+    /// that begins with `tasks:`.
+    fn filler(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "  - task_id: f{i}\n    interval_seconds: {}\n    entry_point: echo {i}\n",
+                    i + 1
+                )
+            })
+            .collect()
+    }
+
+    /// Through the loader's entry point, a large good file reads as in one pass.
+    #[test]
+    fn a_large_file_reads_through_parse_text_as_in_one_pass() {
+        let ctx = ctx();
+        let text = format!("shell: /bin/sh\ntasks:\n{}", filler(1500));
+        assert!(text.len() >= SPLIT_MIN_BYTES);
+        assert!(two_halves(&text, &ctx, true).is_some());
+        let loaded = parse_text("big.yaml", &text, Format::Yaml, &ctx).expect("a good file");
+        let (one, valid, _) = single_pass(&text, Format::Yaml, &ctx, true).expect("a good file");
+        assert_eq!(loaded.config.tasks, one.tasks);
+        assert_eq!((loaded.valid, loaded.errors.len()), (valid, 0));
+    }
+
+    /// Through the loader's entry point, a large file with a bad entry in each half and
+    /// one id in both is read whole: every error at its entry and line, the rest kept.
+    #[test]
+    fn a_large_file_with_bad_entries_in_both_halves_reports_each_at_its_line() {
+        let ctx = ctx();
+        let n = 1500;
+        let text = format!("tasks:\n{}", filler(n))
+            .replace("interval_seconds: 2\n", "interval_seconds: 0\n")
+            .replace("interval_seconds: 1401\n", "interval_seconds: x\n")
+            + "  - task_id: f0\n    interval_seconds: 5\n    entry_point: again\n";
+        assert!(text.len() >= SPLIT_MIN_BYTES);
+        assert!(two_halves(&text, &ctx, true).is_none());
+        let loaded = parse_text("big.yaml", &text, Format::Yaml, &ctx).expect("a usable file");
+        let found: Vec<(usize, Option<&str>, Option<usize>)> = loaded
+            .errors
+            .iter()
+            .map(|e| (e.index, e.task_id.as_deref(), e.position.map(|p| p.line)))
+            .collect();
+        // Entry i starts on line 2 + 3i; its interval_seconds is the line after.
+        assert_eq!(
+            found,
+            [
+                (1, Some("f1"), Some(6)),
+                (1400, Some("f1400"), Some(4203)),
+                (n, Some("f0"), Some(2 + 3 * n)),
+            ]
+        );
+        assert_eq!(loaded.config.tasks.len(), n - 2);
+        assert_eq!(loaded.config.tasks[0].id, "f0");
+        assert_eq!(
+            loaded.config.tasks[0].command,
+            crate::config::Command::Shell("echo 0".into())
+        );
     }
 
     #[test]

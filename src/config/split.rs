@@ -13,11 +13,13 @@
 //! (`|`, `>`) cannot hold such a line: their content is indented deeper than the entry
 //! that holds them. Layouts whose halves could read differently from the whole are
 //! refused here outright: document markers and directives, tabs in indentation, line
-//! breaks other than LF and CRLF, any top-level key after `tasks`, and an anchor name
-//! given twice (the YAML reader resolves an alias by how many anchors it has counted,
-//! a count that differs between a half and the whole once a name repeats). What the
-//! scan cannot see, a `tasks:` line inside a quoted string of the head, the caller
-//! rules out by reading the head on its own first.
+//! breaks other than LF and CRLF, any top-level key after `tasks`, and an anchor
+//! (`&name`) anywhere after the head: an alias after the cut to an anchor before it
+//! would fail the second half (a wasted read), and the YAML reader resolves aliases by
+//! how many anchors it has counted, which differs between a half and the whole once a
+//! name repeats. Anchors in the head are in both halves alike. What the scan cannot
+//! see, a `tasks:` line inside a quoted string of the head, the caller rules out by
+//! reading the head on its own first.
 
 /// A file cut in two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +130,7 @@ pub fn find(text: &str) -> Option<Cut> {
         seen_content = true;
     }
     let (head_end, _) = list?;
-    if has_repeated_anchor(text) {
+    if has_anchor(&text[head_end..]) {
         return None;
     }
     // The entry nearest the middle, never the first (each half keeps one at least).
@@ -141,17 +143,17 @@ pub fn find(text: &str) -> Option<Cut> {
     Some(Cut { head_end, at })
 }
 
-/// True when an anchor name (`&name`) is given twice. An anchor is a node's property,
-/// so its `&` starts a token that stands where a node starts: at a line's start, after
-/// `- `, `? `, `: `, a flow indicator or a tag. `&` inside plain text (`make && make
-/// install`, `cmd &>/dev/null`) does not count; inside a quoted string it may, which
-/// only costs the file its two-thread read.
-fn has_repeated_anchor(text: &str) -> bool {
-    let mut names = std::collections::HashSet::new();
-    for (i, _) in text.match_indices('&') {
+/// True when `text`, which starts at a line's start, holds an anchor (`&name`). An
+/// anchor is a node's property, so its `&` starts a token that stands where a node
+/// starts: at a line's start, after `- `, `? `, `: `, a flow indicator or a tag. `&`
+/// inside plain text (`make && make install`, `cmd &>/dev/null`) does not count; inside
+/// a quoted string it may, which only costs the file its two-thread read. Stops at the
+/// first anchor, so the work is linear in the text.
+fn has_anchor(text: &str) -> bool {
+    text.match_indices('&').any(|(i, _)| {
         let before = &text[..i];
         if !before.is_empty() && !before.ends_with([' ', '\t', '\n', '\r', '[', '{', ',', ':']) {
-            continue;
+            return false;
         }
         let spaced = before.trim_end_matches([' ', '\t']);
         let node_start = match spaced.chars().next_back() {
@@ -162,18 +164,9 @@ fn has_repeated_anchor(text: &str) -> bool {
                 .next()
                 .is_some_and(|token| token.starts_with('!')),
         };
-        if !node_start {
-            continue;
-        }
-        let rest = &text[i + 1..];
-        let end = rest
-            .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
-            .unwrap_or(rest.len());
-        if end > 0 && !names.insert(&rest[..end]) {
-            return true;
-        }
-    }
-    false
+        node_start
+            && text[i + 1..].starts_with(|c: char| !c.is_whitespace() && !",[]{}".contains(c))
+    })
 }
 
 #[cfg(test)]
@@ -233,21 +226,24 @@ mod tests {
             "tasks:\n  - task_id: a\n  - task_id: b\nmax_concurrent: 3\n",
             // document markers and directives
             "---\ntasks:\n  - task_id: a\n  - task_id: b\n",
-            "tasks:\n  - task_id: a\n...\n",
+            "max_concurrent: 3\n...\ntasks:\n  - task_id: a\n  - task_id: b\n",
             "%YAML 1.2\ntasks:\n  - task_id: a\n  - task_id: b\n",
             // a flow list, a list on the key's line, a tab
             "tasks:\n  [a, b]\n",
             "tasks: [a, b]\n",
-            "tasks:\n  - task_id: a\n\t- task_id: b\n",
+            "tasks:\n  - task_id: a\n  - task_id: b\n   \tcron: x\n",
             // line breaks other than LF and CRLF hide a key after the list
             "tasks:\n  - task_id: a\n  - task_id: b\rmax_concurrent: 3\n",
             "tasks:\n  - task_id: a\n  - task_id: b\u{85}max_concurrent: 3\n",
             "tasks:\n  - task_id: a\n  - task_id: b\u{2028}max_concurrent: 3\n",
             "tasks:\n  - task_id: a\n  - task_id: b\u{2029}max_concurrent: 3\n",
-            // an anchor name given twice: in the head and an entry, in two entries
+            // an anchor after the head: in an entry, in a flow list, after a tag, alone
+            // on its line, on the entry itself
             "shell: &x /bin/sh\ntasks:\n  - task_id: a\n    entry_point: &x echo\n  - task_id: b\n    entry_point: *x\n",
-            "tasks:\n  - task_id: a\n    entry_point: &x one\n  - task_id: b\n    entry_point: [&x two]\n",
-            "tasks:\n  - task_id: a\n    entry_point: !!str &x one\n  - task_id: b\n    entry_point:\n      &x two\n",
+            "tasks:\n  - task_id: a\n    entry_point: [&x one]\n  - task_id: b\n    entry_point: x\n",
+            "tasks:\n  - task_id: a\n    entry_point: !!str &x one\n  - task_id: b\n    entry_point: x\n",
+            "tasks:\n  - task_id: a\n    entry_point:\n      &x two\n  - task_id: b\n    entry_point: x\n",
+            "tasks:\n  - task_id: a\n  - &e\n    task_id: b\n",
             // one entry only: nothing to cut
             "tasks:\n  - task_id: a\n    cron: x\n",
             // no list at all
@@ -259,9 +255,24 @@ mod tests {
     }
 
     #[test]
-    fn ampersands_in_commands_and_unique_anchors_still_cut() {
-        let text = "defaults:\n  env: &common {A: b}\ntasks:\n  - task_id: a\n    entry_point: make && make install &>/dev/null\n    env: *common\n  - task_id: b\n    entry_point: make && make install &>/dev/null &\n    env: &own {C: d}\n";
+    fn ampersands_in_commands_and_anchors_in_the_head_still_cut() {
+        let text = "defaults:\n  env: &common {A: b}\nshell: &sh /bin/sh\ntasks:\n  - task_id: a\n    entry_point: make && make install &>/dev/null\n    env: *common\n  - task_id: b\n    entry_point: make && make install &>/dev/null &\n    env: *common\n";
         assert!(find(text).is_some());
+    }
+
+    #[test]
+    fn the_anchor_scan_is_linear() {
+        // Each `&` here would start a name running to the end of the token; the scan
+        // must stop at the first, not read the token once per `&`.
+        let token = ":&".repeat(200_000);
+        let text = format!("tasks:\n  - task_id: a\n  - task_id: b\n    entry_point: x{token}\n");
+        assert!(has_anchor(&text));
+        let plain = format!(
+            "tasks:\n  - task_id: a\n  - task_id: b\n    entry_point: x{}\n",
+            "a&".repeat(200_000)
+        );
+        assert!(!has_anchor(&plain));
+        assert!(find(&plain).is_some());
     }
 
     #[test]

@@ -452,7 +452,10 @@ impl Supervisor {
         let outcome = match status {
             _ if run.timed_out => Outcome::Timeout,
             Ok(status) => outcome_of(status),
-            Err(e) => Outcome::SpawnError(format!("cannot wait for the child: {e}")),
+            Err(e) => Outcome::SpawnError(format!(
+                "cannot wait for the child: {}",
+                crate::io_message(&e)
+            )),
         };
         let duration = run.start.elapsed();
         let (task, job) = (&run.job.task, &run.job);

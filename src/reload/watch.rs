@@ -40,11 +40,20 @@ pub fn start(path: &Path, events: Sender<Event>) -> Result<Watch, String> {
             let _ = events.send(Event::FileChanged);
         }
     })
-    .map_err(|e| format!("cannot start the file watcher: {e}"))?;
+    .map_err(|e| format!("cannot start the file watcher: {}", notify_message(&e)))?;
     watcher
         .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot watch {}: {}", dir.display(), notify_message(&e)))?;
     Ok(Watch { _watcher: watcher })
+}
+
+/// A watcher error as one line: an I/O error (the inotify limits, say) without std's
+/// "(os error N)".
+fn notify_message(e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::Io(io) => crate::io_message(io),
+        _ => e.to_string(),
+    }
 }
 
 /// Whether an event in the watched directory may have changed the task file.

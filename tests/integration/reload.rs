@@ -558,8 +558,8 @@ fn as_root_a_reload_of_a_group_writable_file_is_refused_and_the_tasks_stay() {
     assert_eq!(next_run_output(&mut d, "fresh"), ["fresh"]);
 }
 
-/// `n` tasks that never come due within the test, `idle0`…: together with TICK a file
-/// over 64 KiB from a few hundred tasks on, which the loader reads in two halves.
+/// `n` tasks that never come due within the test, `idle0`…: with TICK a file over
+/// 64 KiB from about 800 tasks on, large enough for the loader to read in two halves.
 fn idle_tasks(n: usize) -> String {
     (0..n)
         .map(|i| {
