@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::util::{check, cronwheel, repo_file, run, Outcome, TaskDir};
+use crate::util::{check, cronwheel, read_first_line_then_close, repo_file, run, Outcome, TaskDir};
 
 /// The summary of a file holding the valid task `ok` and one rejected entry.
 const ONE_BAD: &str = "1 task valid, 1 invalid, 0 disabled";
@@ -1220,7 +1220,6 @@ fn whole_file_errors_name_the_key_once() {
 /// the first; check still ends with its usual code, without a panic.
 #[test]
 fn a_reader_of_the_errors_that_stops_early_changes_nothing_but_the_output() {
-    use std::io::BufRead;
     let dir = TaskDir::new();
     // 40 rejected entries whose error lines quote a 2,000-byte value: far more than a
     // pipe holds, so the writes after the reader has gone meet a closed pipe.
@@ -1233,24 +1232,14 @@ fn a_reader_of_the_errors_that_stops_early_changes_nothing_but_the_output() {
         ));
     }
     let path = dir.write("tasks.yaml", &text);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .env_remove("RUST_BACKTRACE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start cronwheel check");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stderr.take().expect("stderr is piped"))
-        .read_line(&mut first)
-        .expect("read the first error line");
+    let (first, output) = read_first_line_then_close(
+        &["check".as_ref(), "--config".as_ref(), path.as_ref()],
+        true,
+    );
     assert!(first.contains("bad0"), "{first:?}");
-    let status = child.wait().expect("wait for cronwheel check");
     assert_eq!(
-        status.code(),
+        output.status.code(),
         Some(1),
-        "invalid entries: exit 1, not a panic"
+        "invalid entries: exit 1, not a panic: {output:?}"
     );
 }

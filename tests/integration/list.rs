@@ -1,7 +1,7 @@
 //! `cronwheel list`: one aligned row per valid task. The NEXT RUN column depends on the
 //! wall clock and is only checked for its shape.
 
-use crate::util::{cronwheel, run, table_rows, Outcome, TaskDir};
+use crate::util::{cronwheel, read_first_line_then_close, run, table_rows, Outcome, TaskDir};
 
 const HEADER: [&str; 6] = ["ID", "NAME", "SCHEDULE", "TYPE", "ENABLED", "NEXT RUN"];
 
@@ -208,26 +208,15 @@ fn a_large_file_is_listed_whole_and_in_order() {
 /// ends quietly.
 #[test]
 fn a_reader_that_stops_early_ends_the_listing_quietly() {
-    use std::io::BufRead;
     let dir = TaskDir::new();
     // Far more output than a pipe holds, so the writes after the reader has gone meet
     // a closed pipe.
     let path = dir.write("tasks.yaml", many_tasks(3000));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
-        .arg("list")
-        .arg("--config")
-        .arg(&path)
-        .env_remove("RUST_BACKTRACE")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start cronwheel list");
-    let mut header = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
-        .read_line(&mut header)
-        .expect("read the header");
+    let (header, output) = read_first_line_then_close(
+        &["list".as_ref(), "--config".as_ref(), path.as_ref()],
+        false,
+    );
     assert!(header.starts_with("ID "), "{header:?}");
-    let output = child.wait_with_output().expect("wait for cronwheel list");
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }

@@ -59,6 +59,43 @@ pub fn cronwheel() -> Command {
     cmd
 }
 
+/// Runs `cronwheel ARGS…` and reads the first line of its stdout (`from_stderr`
+/// false) or stderr (true), then closes that pipe, as `head -1` does; the other stream
+/// is collected. Returns the line and how the binary ended.
+pub fn read_first_line_then_close(
+    args: &[&std::ffi::OsStr],
+    from_stderr: bool,
+) -> (String, std::process::Output) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cronwheel"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cronwheel");
+    let mut line = String::new();
+    let read = |r: &mut dyn std::io::Read, line: &mut String| {
+        std::io::BufReader::new(r)
+            .read_line(line)
+            .expect("read the first line");
+    };
+    if from_stderr {
+        read(
+            &mut child.stderr.take().expect("stderr is piped"),
+            &mut line,
+        );
+    } else {
+        read(
+            &mut child.stdout.take().expect("stdout is piped"),
+            &mut line,
+        );
+    }
+    let output = child.wait_with_output().expect("wait for cronwheel");
+    (line, output)
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Outcome {
