@@ -33,7 +33,7 @@ fn row(t: &Task, now: jiff::Timestamp) -> Vec<String> {
         sched = format!("{sched} ({})", t.zone.name);
     }
     vec![
-        t.id.clone(),
+        t.id.to_string(),
         t.name.clone().unwrap_or_else(|| "-".to_owned()),
         sched,
         t.command.task_type().to_string(),

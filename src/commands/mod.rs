@@ -74,7 +74,7 @@ pub fn print_err(line: &str) {
 /// The machine's local time zone, for tasks that name none.
 pub fn system_zone() -> Zone {
     let tz = jiff::tz::TimeZone::system();
-    let name = tz.iana_name().unwrap_or("local").to_owned();
+    let name = tz.iana_name().unwrap_or("local").into();
     Zone { name, tz }
 }
 

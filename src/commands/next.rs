@@ -26,7 +26,7 @@ pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Res
     } else {
         let mut chosen = Vec::new();
         for id in ids {
-            match tasks.iter().find(|t| &t.id == id) {
+            match tasks.iter().find(|t| *t.id == **id) {
                 Some(t) => chosen.push(t),
                 None => {
                     return Err(Fatal::new(
@@ -41,14 +41,14 @@ pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Res
     let mut rows = Vec::new();
     for t in chosen {
         if t.schedule == Schedule::Reboot {
-            rows.push(vec![t.id.clone(), "at start-up (@reboot)".to_owned()]);
+            rows.push(vec![t.id.to_string(), "at start-up (@reboot)".to_owned()]);
             continue;
         }
         let times = schedule::upcoming(&t.schedule, &t.zone, from, count);
         if times.is_empty() {
-            rows.push(vec![t.id.clone(), "never".to_owned()]);
+            rows.push(vec![t.id.to_string(), "never".to_owned()]);
         }
-        rows.extend(times.iter().map(|z| vec![t.id.clone(), rfc3339(z)]));
+        rows.extend(times.iter().map(|z| vec![t.id.to_string(), rfc3339(z)]));
     }
     print_out(&table::render(&["TASK_ID", "TIME"], &rows))?;
     Ok(0)

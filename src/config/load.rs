@@ -1085,7 +1085,7 @@ mod tests {
             ]
         );
         assert_eq!(loaded.config.tasks.len(), n - 2);
-        assert_eq!(loaded.config.tasks[0].id, "f0");
+        assert_eq!(&*loaded.config.tasks[0].id, "f0");
         assert_eq!(
             loaded.config.tasks[0].command,
             crate::config::Command::Shell("echo 0".into())

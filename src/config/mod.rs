@@ -94,7 +94,8 @@ impl Command {
 /// One valid task, defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
-    pub id: String,
+    /// Shared with the registry's key and the timers that name the task.
+    pub id: std::sync::Arc<str>,
     pub name: Option<String>,
     pub enabled: bool,
     pub schedule: Schedule,

@@ -346,7 +346,8 @@ impl TryFrom<String> for HumanDuration {
 /// An IANA time zone name, looked up in the system's time zone database.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Zone {
-    pub name: String,
+    /// Shared by the tasks that take the same zone from the defaults or the system.
+    pub name: std::sync::Arc<str>,
     pub tz: jiff::tz::TimeZone,
 }
 checked!(Zone, String);
@@ -355,7 +356,10 @@ impl TryFrom<String> for Zone {
     type Error = String;
     fn try_from(name: String) -> Result<Self, String> {
         match jiff::tz::TimeZone::get(&name) {
-            Ok(tz) => Ok(Zone { name, tz }),
+            Ok(tz) => Ok(Zone {
+                name: name.into(),
+                tz,
+            }),
             Err(_) => Err(format!(
                 "unknown time zone {name:?} (expected an IANA name such as Europe/Berlin)"
             )),

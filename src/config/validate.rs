@@ -85,7 +85,7 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
     }
     let secs = Duration::from_secs;
     Ok(Task {
-        id: raw.task_id.0,
+        id: raw.task_id.0.into(),
         name: raw.task_name.or_else(|| d.task_name.clone()),
         enabled: raw.enabled.or(d.enabled).unwrap_or(true),
         schedule,
@@ -172,13 +172,15 @@ fn command(task_type: TaskType, entry: Option<EntryPoint>) -> Result<Command, Fi
             F,
             "a shell task takes a command string; set task_type: exec to run a list [program, args…]",
         ),
-        (TaskType::Exec, EntryPoint::List(argv)) => {
-            match argv.first() {
-                None => err(F, "empty list: an exec task needs at least the program"),
-                Some(p) if p.trim().is_empty() => err(F, "empty program name"),
-                Some(_) => Ok(Command::Exec(argv)),
+        (TaskType::Exec, EntryPoint::List(mut argv)) => match argv.first() {
+            None => err(F, "empty list: an exec task needs at least the program"),
+            Some(p) if p.trim().is_empty() => err(F, "empty program name"),
+            Some(_) => {
+                // The list grew while it was read; the task keeps it for its lifetime.
+                argv.shrink_to_fit();
+                Ok(Command::Exec(argv))
             }
-        }
+        },
         (TaskType::Exec, EntryPoint::Text(_)) => err(
             F,
             "an exec task takes a list of strings [program, args…]; set task_type: shell to run a command string",
@@ -304,7 +306,7 @@ mod tests {
             &ctx_with(&users),
         )
         .expect("valid task");
-        assert_eq!(t.zone.name, "Europe/Berlin");
+        assert_eq!(&*t.zone.name, "Europe/Berlin");
         assert_eq!(t.timeout, Some(Duration::from_secs(60)));
         assert_eq!(t.overlap, crate::config::Overlap::Queue);
         assert_eq!(t.command, Command::Exec(vec!["ls".into(), "-l".into()]));
@@ -328,7 +330,7 @@ mod tests {
         assert_eq!(t.command, Command::Shell("echo hi".into()));
         assert_eq!(t.timeout, None);
         assert_eq!(t.kill_grace, DEFAULT_KILL_GRACE);
-        assert_eq!(t.zone.name, "UTC");
+        assert_eq!(&*t.zone.name, "UTC");
         assert_eq!(t.retries, 0);
     }
 

@@ -69,7 +69,7 @@ impl Now {
 }
 
 /// Next cron firings by pattern text, then zone name; see [`Core::next_cron_memo`].
-type CronMemo = HashMap<String, Vec<(String, Option<Timestamp>)>>;
+type CronMemo = HashMap<String, Vec<(Arc<str>, Option<Timestamp>)>>;
 
 /// Identifies a run across the engine.
 pub type RunId = u64;
@@ -136,8 +136,9 @@ struct Entry {
     next_wall: Option<Timestamp>,
     /// Runs running or waiting for a worker.
     active: u32,
-    /// The run to start when the current one ends (overlap queue or replace).
-    queued: Option<Pending>,
+    /// The run to start when the current one ends (overlap queue or replace); boxed,
+    /// as it is rare, to keep the entry small.
+    queued: Option<Box<Pending>>,
     /// The last firing that ran, on the wall clock.
     last_wall: Option<Timestamp>,
 }
@@ -185,7 +186,9 @@ pub struct Running {
 
 /// The scheduler state machine. See the module docs.
 pub struct Core {
-    tasks: HashMap<Arc<str>, Entry>,
+    /// Entries are boxed: a table bucket is then a key and a pointer, and the table's
+    /// spare capacity (up to half of it) costs 24 bytes a bucket, not an entry's size.
+    tasks: HashMap<Arc<str>, Box<Entry>>,
     wheel: Wheel<Timer>,
     ready: BinaryHeap<Ready>,
     running: HashMap<RunId, Running>,
@@ -233,8 +236,8 @@ impl Core {
             cron_memo: (None, HashMap::new()),
         };
         for task in tasks {
-            let id: Arc<str> = Arc::from(task.id.as_str());
-            let last = last_fired.get(&task.id).copied();
+            let id = task.id.clone();
+            let last = last_fired.get(&*task.id).copied();
             core.add(Arc::new(task), now, boot);
             if let Some(last) = last {
                 core.resume(&id, last, now);
@@ -317,8 +320,8 @@ impl Core {
 
     /// Adds a task and plans its first firing.
     fn add(&mut self, task: Arc<Task>, now: Now, boot: bool) {
-        let id: Arc<str> = Arc::from(task.id.as_str());
-        let entry = Entry {
+        let id = task.id.clone();
+        let entry = Box::new(Entry {
             task,
             phase: now.mono,
             timer: None,
@@ -326,7 +329,7 @@ impl Core {
             active: 0,
             queued: None,
             last_wall: None,
-        };
+        });
         self.tasks.insert(id.clone(), entry);
         self.plan(&id, now, boot);
     }
@@ -544,12 +547,12 @@ impl Core {
                         info!(task_id = %id, "skipped: a run is already queued (overlap: queue)");
                     } else {
                         debug!(task_id = %id, "queued until the current run ends (overlap: queue)");
-                        entry.queued = Some(pending);
+                        entry.queued = Some(Box::new(pending));
                     }
                     return;
                 }
                 Overlap::Replace => {
-                    entry.queued = Some(pending);
+                    entry.queued = Some(Box::new(pending));
                     for (run, r) in self.running.iter_mut() {
                         if &r.task == id && !r.stopping {
                             let run_id = format!("{}-{run}", self.run_prefix);
@@ -568,7 +571,7 @@ impl Core {
                     entry.active -= dropped;
                     if entry.active == 0 {
                         let p = entry.queued.take().expect("queued was set above");
-                        self.enqueue(id, p);
+                        self.enqueue(id, *p);
                     }
                     return;
                 }
@@ -647,7 +650,7 @@ impl Core {
             if entry.active == 0 {
                 if let Some(p) = entry.queued.take() {
                     if self.firing {
-                        self.enqueue(&r.task, p);
+                        self.enqueue(&r.task, *p);
                     }
                 }
             }
@@ -747,12 +750,12 @@ impl Core {
         let removed: Vec<&str> = plan.removed.iter().map(String::as_str).collect();
         self.ready.retain(|r| !removed.contains(&&*r.task));
         for task in &plan.updated {
-            if let Some(entry) = self.tasks.get_mut(task.id.as_str()) {
+            if let Some(entry) = self.tasks.get_mut(&task.id) {
                 entry.task = Arc::new(task.clone());
             }
         }
         for task in &plan.replanned {
-            let id: Arc<str> = Arc::from(task.id.as_str());
+            let id = task.id.clone();
             if let Some(entry) = self.tasks.get_mut(&id) {
                 entry.task = Arc::new(task.clone());
                 entry.phase = now.mono;

@@ -504,7 +504,7 @@ fn executor_error(e: std::io::Error) -> Fatal {
 /// Runs one task now, in the foreground, through the same executor; returns the
 /// exit code of `cronwheel exec`.
 pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
-    let Some(task) = config.tasks.iter().find(|t| t.id == task_id) else {
+    let Some(task) = config.tasks.iter().find(|t| *t.id == *task_id) else {
         return Err(Fatal::new(
             2,
             format!("no valid task with task_id {task_id:?}"),

@@ -102,7 +102,7 @@ impl Sim {
     pub fn starts_of(&self, id: &str) -> Vec<u64> {
         self.started
             .iter()
-            .filter(|(_, s)| s.task.id == id)
+            .filter(|(_, s)| *s.task.id == *id)
             .map(|(t, _)| *t)
             .collect()
     }
@@ -220,8 +220,12 @@ fn busy_workers_start_higher_priority_first_then_earlier() {
         "2026-01-01T00:00:00Z",
     );
     sim.run_until(10 * S);
-    let order =
-        |sim: &Sim| -> Vec<String> { sim.started.iter().map(|(_, s)| s.task.id.clone()).collect() };
+    let order = |sim: &Sim| -> Vec<String> {
+        sim.started
+            .iter()
+            .map(|(_, s)| s.task.id.to_string())
+            .collect()
+    };
     assert_eq!(order(&sim), ["high"]);
     for _ in 0..3 {
         let run = sim.started.last().expect("one running").1.run;
@@ -333,14 +337,14 @@ fn ten_thousand_tasks_through_a_simulated_year() {
         std::collections::HashMap::new();
     for (tick, s) in &sim.started {
         by_task
-            .entry(s.task.id.as_str())
+            .entry(&*s.task.id)
             .or_default()
             .push((*tick, s.scheduled));
     }
     let cfg = config(&yaml);
     let mut total = 0;
     for task in &cfg.tasks {
-        let got = by_task.get(task.id.as_str()).cloned().unwrap_or_default();
+        let got = by_task.get(&*task.id).cloned().unwrap_or_default();
         let expected: Vec<u64> = match &task.schedule {
             Schedule::Interval { every, .. } => {
                 let e = every.as_micros() as u64;
@@ -420,7 +424,7 @@ fn missed_cron_firings_run_once_with_catch_up_and_are_skipped_without() {
     let first = &sim
         .started
         .iter()
-        .find(|(_, s)| s.task.id == "yes")
+        .find(|(_, s)| &*s.task.id == "yes")
         .expect("ran")
         .1;
     assert_eq!(first.scheduled.to_string(), "2026-01-01T04:00:00Z");
@@ -476,7 +480,7 @@ fn handing_runs_over_early_changes_no_start() {
         let starts: Vec<(u64, String, Timestamp, u32)> = sim
             .started
             .iter()
-            .map(|(t, s)| (*t, s.task.id.clone(), s.scheduled, s.attempt))
+            .map(|(t, s)| (*t, s.task.id.to_string(), s.scheduled, s.attempt))
             .collect();
         (starts, handed)
     };

@@ -136,7 +136,7 @@ pub fn command(job: &Job, who: &Identity) -> Command {
         .env("SHELL", &*job.shell)
         .env("PATH", PATH)
         .envs(&task.env)
-        .env("CRONWHEEL_TASK_ID", &task.id)
+        .env("CRONWHEEL_TASK_ID", &*task.id)
         .env("CRONWHEEL_RUN_ID", &job.run_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -53,10 +53,10 @@ pub fn diff<'a>(
     new: &[Task],
     invalid: &HashSet<String>,
 ) -> Plan {
-    let old: HashMap<&str, &Task> = old.map(|t| (t.id.as_str(), t)).collect();
+    let old: HashMap<&str, &Task> = old.map(|t| (&*t.id, t)).collect();
     let mut plan = Plan::default();
     for task in new {
-        match old.get(task.id.as_str()) {
+        match old.get(&*task.id) {
             None => plan.added.push(task.clone()),
             Some(prev) if *prev == task => plan.unchanged += 1,
             Some(prev) if prev.schedule_differs(task) || prev.enabled != task.enabled => {
@@ -65,7 +65,7 @@ pub fn diff<'a>(
             Some(_) => plan.updated.push(task.clone()),
         }
     }
-    let new_ids: HashSet<&str> = new.iter().map(|t| t.id.as_str()).collect();
+    let new_ids: HashSet<&str> = new.iter().map(|t| &*t.id).collect();
     let mut gone: Vec<&str> = old
         .keys()
         .copied()
@@ -112,7 +112,7 @@ mod tests {
         );
         let invalid: HashSet<String> = ["typo".to_owned()].into();
         let plan = diff(old.iter(), &new, &invalid);
-        let ids = |v: &[Task]| v.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+        let ids = |v: &[Task]| v.iter().map(|t| t.id.to_string()).collect::<Vec<_>>();
         assert_eq!(plan.unchanged, 1);
         assert_eq!(ids(&plan.replanned), ["resched", "disable"]);
         assert_eq!(ids(&plan.updated), ["recmd"]);
