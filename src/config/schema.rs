@@ -371,9 +371,9 @@ thread_local! {
     /// Patterns parsed during the current load, by text. A parsed pattern is large
     /// (croner keeps a bitfield per field, years included) and slow to build, and task
     /// files repeat the same few patterns, so equal texts read on one thread share one
-    /// `Arc` (a file read in two halves parses each pattern once per half). The loader
+    /// `Arc` (a file read in pieces on two threads parses each pattern once per thread). The loader
     /// empties this around each load ([`forget_parsed`]), so it never outgrows a file;
-    /// the second half's reader thread takes its copy with it when it ends.
+    /// the second reader thread takes its copy with it when it ends.
     static PARSED: std::cell::RefCell<std::collections::HashMap<String, Arc<croner::Cron>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }

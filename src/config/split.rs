@@ -1,42 +1,58 @@
-//! Where a large YAML task file can be cut in two, so that its halves are read on two
-//! threads.
+//! Where a large YAML task file can be cut into pieces, so that the pieces are read
+//! on two threads, each piece's parse buffers freed before the next is read.
 //!
-//! Pure text work: no parsing, only a scan of the lines. The cut is the start of a line
-//! that begins an entry of the task list (`- ` at the list's own indentation) near the
-//! middle of the file. The first half is the text before the cut; the second half is
-//! the file's head (everything up to and including the `tasks:` line) followed by the
-//! text from the cut on, so both halves are whole task files with the same settings.
+//! Pure text work: no parsing, only a scan of the lines. A cut is the start of a line
+//! that begins an entry of the task list (`- ` at the list's own indentation). The
+//! first piece is the text before the first cut; every later piece is the file's head
+//! (everything up to and including the `tasks:` line) followed by the text from its
+//! cut to the next, so every piece is a whole task file with the same settings.
 //!
 //! A line that looks like an entry may still lie inside a quoted string or a bracketed
-//! list that spans lines. Then the first half ends inside that string or list and its
-//! parse fails; the caller reads the whole file in one piece instead. Block scalars
+//! list that spans lines. Then the piece before it ends inside that string or list and
+//! its parse fails; the caller reads the whole file in one piece instead. Block scalars
 //! (`|`, `>`) cannot hold such a line: their content is indented deeper than the entry
-//! that holds them. Layouts whose halves could read differently from the whole are
+//! that holds them. Layouts whose pieces could read differently from the whole are
 //! refused here outright: document markers and directives, tabs in indentation, line
 //! breaks other than LF and CRLF, any top-level key after `tasks`, and an anchor
-//! (`&name`) anywhere after the head: an alias after the cut to an anchor before it
-//! would fail the second half (a wasted read), and the YAML reader resolves aliases by
-//! how many anchors it has counted, which differs between a half and the whole once a
-//! name repeats. Anchors in the head are in both halves alike. What the scan cannot
+//! (`&name`) anywhere after the head: an alias after a cut to an anchor before it
+//! would fail its piece (a wasted read), and the YAML reader resolves aliases by how
+//! many anchors it has counted, which differs between a piece and the whole once a
+//! name repeats. Anchors in the head are in every piece alike. What the scan cannot
 //! see, a `tasks:` line inside a quoted string of the head, the caller rules out by
 //! reading the head on its own first.
 
-/// A file cut in two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cut {
+use std::borrow::Cow;
+
+/// A file cut into pieces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pieces {
     /// End of the head: just after the `tasks:` line (0 for a file that is a bare list).
     pub head_end: usize,
-    /// Start of the entry line where the second half begins.
-    pub at: usize,
+    /// Where the pieces after the first begin: starts of entry lines, increasing, never
+    /// the list's first entry; at least one.
+    pub cuts: Vec<usize>,
 }
 
-impl Cut {
-    /// The text of the second half: the head, then the entries from the cut on.
-    pub fn second_half(&self, text: &str) -> String {
-        let mut s = String::with_capacity(self.head_end + text.len() - self.at);
-        s.push_str(&text[..self.head_end]);
-        s.push_str(&text[self.at..]);
-        s
+impl Pieces {
+    /// How many pieces there are.
+    pub fn count(&self) -> usize {
+        self.cuts.len() + 1
+    }
+
+    /// The text of piece `i`: the start of the file for the first, the head then the
+    /// entries from its cut up to the next cut for the others.
+    pub fn piece<'t>(&self, text: &'t str, i: usize) -> Cow<'t, str> {
+        let end = self.cuts.get(i).copied().unwrap_or(text.len());
+        match i.checked_sub(1) {
+            None => Cow::Borrowed(&text[..end]),
+            Some(prev) => {
+                let at = self.cuts[prev];
+                let mut s = String::with_capacity(self.head_end + end - at);
+                s.push_str(&text[..self.head_end]);
+                s.push_str(&text[at..end]);
+                Cow::Owned(s)
+            }
+        }
     }
 }
 
@@ -74,8 +90,11 @@ fn is_tasks_key(line: &str) -> bool {
     })
 }
 
-/// Where `text` can be cut, or None when it cannot (see the module docs).
-pub fn find(text: &str) -> Option<Cut> {
+/// Where `text` can be cut, or None when it cannot (see the module docs): a cut at the
+/// first entry at least `piece_bytes` after the previous cut (or the file's start), and
+/// so on; the last piece may be shorter. None also when no entry but the first lies
+/// that far in.
+pub fn cut(text: &str, piece_bytes: usize) -> Option<Pieces> {
     // End of the head and the indentation of the list's entries, once found.
     let mut list: Option<(usize, Option<usize>)> = None;
     let mut seen_content = false;
@@ -98,7 +117,7 @@ pub fn find(text: &str) -> Option<Cut> {
         match list {
             // Before the list: `tasks:` alone on its line at the margin starts it; a
             // first line `- ` at the margin makes the file a bare list. Anything else is
-            // a setting, which the head carries into both halves.
+            // a setting, which the head carries into every piece.
             None => {
                 if is_tasks_key(line) {
                     let end = at + line.len();
@@ -133,14 +152,16 @@ pub fn find(text: &str) -> Option<Cut> {
     if has_anchor(&text[head_end..]) {
         return None;
     }
-    // The entry nearest the middle, never the first (each half keeps one at least).
-    let mid = text.len() / 2;
-    let at = entries
-        .iter()
-        .skip(1)
-        .copied()
-        .min_by_key(|&c| c.abs_diff(mid))?;
-    Some(Cut { head_end, at })
+    // Never at the first entry: every piece keeps one entry at least.
+    let mut cuts = Vec::new();
+    let mut last = 0;
+    for &at in entries.iter().skip(1) {
+        if at - last >= piece_bytes {
+            cuts.push(at);
+            last = at;
+        }
+    }
+    (!cuts.is_empty()).then_some(Pieces { head_end, cuts })
 }
 
 /// True when `text`, which starts at a line's start, holds an anchor (`&name`). An
@@ -173,24 +194,48 @@ fn has_anchor(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The pieces of `text` cut every `bytes` or more.
+    fn pieces(text: &str, bytes: usize) -> Vec<String> {
+        let p = cut(text, bytes).expect("a cut");
+        (0..p.count())
+            .map(|i| p.piece(text, i).into_owned())
+            .collect()
+    }
+
+    /// Cut in two: the first entry past the middle.
     fn halves(text: &str) -> (String, String) {
-        let cut = find(text).expect("a cut");
-        (text[..cut.at].to_owned(), cut.second_half(text))
+        match &pieces(text, text.len() / 2)[..] {
+            [a, b] => (a.clone(), b.clone()),
+            other => panic!("{} pieces", other.len()),
+        }
     }
 
     #[test]
-    fn a_mapping_file_is_cut_at_an_entry_near_the_middle() {
+    fn a_mapping_file_is_cut_at_entries_every_so_many_bytes() {
         let text = "max_concurrent: 4\ndefaults:\n  timeout: 5m\ntasks:\n  - task_id: a\n    cron: '* * * * *'\n  - task_id: b\n    cron: '* * * * *'\n  - task_id: c\n    cron: '* * * * *'\n  - task_id: d\n    cron: '* * * * *'\n";
-        // Entries start at bytes 49, 86, 123 and 160 of 197: b's is nearest the middle.
-        let (first, second) = halves(text);
-        assert!(
-            first.ends_with("tasks:\n  - task_id: a\n    cron: '* * * * *'\n"),
-            "{first}"
-        );
+        let head = "max_concurrent: 4\ndefaults:\n  timeout: 5m\ntasks:\n";
+        let entry = |id: &str| format!("  - task_id: {id}\n    cron: '* * * * *'\n");
+        // Entries start at bytes 49, 86, 123 and 160 of 197. Every 60 bytes or more: cuts
+        // at b (86 from the start) and d (74 after b; c is 37 after it).
         assert_eq!(
-            second,
-            "max_concurrent: 4\ndefaults:\n  timeout: 5m\ntasks:\n  - task_id: b\n    cron: '* * * * *'\n  - task_id: c\n    cron: '* * * * *'\n  - task_id: d\n    cron: '* * * * *'\n"
+            pieces(text, 60),
+            [
+                format!("{head}{}", entry("a")),
+                format!("{head}{}{}", entry("b"), entry("c")),
+                format!("{head}{}", entry("d")),
+            ]
         );
+        // Every byte: each entry its own piece, the first with the file's start.
+        assert_eq!(
+            pieces(text, 1),
+            ["a", "b", "c", "d"].map(|id| format!("{head}{}", entry(id)))
+        );
+        // Half the file: the first entry past the middle.
+        let (first, second) = halves(text);
+        assert_eq!(first, format!("{head}{}{}", entry("a"), entry("b")));
+        assert_eq!(second, format!("{head}{}{}", entry("c"), entry("d")));
+        // Farther than the last entry: no cut.
+        assert_eq!(cut(text, 161), None);
     }
 
     #[test]
@@ -250,14 +295,14 @@ mod tests {
             "max_concurrent: 3\n",
         ];
         for text in refused {
-            assert_eq!(find(text), None, "{text:?}");
+            assert_eq!(cut(text, 1), None, "{text:?}");
         }
     }
 
     #[test]
     fn ampersands_in_commands_and_anchors_in_the_head_still_cut() {
         let text = "defaults:\n  env: &common {A: b}\nshell: &sh /bin/sh\ntasks:\n  - task_id: a\n    entry_point: make && make install &>/dev/null\n    env: *common\n  - task_id: b\n    entry_point: make && make install &>/dev/null &\n    env: *common\n";
-        assert!(find(text).is_some());
+        assert!(cut(text, 1).is_some());
     }
 
     #[test]
@@ -272,14 +317,15 @@ mod tests {
             "a&".repeat(200_000)
         );
         assert!(!has_anchor(&plain));
-        assert!(find(&plain).is_some());
+        assert!(cut(&plain, 1).is_some());
     }
 
     #[test]
     fn deeper_dashes_are_not_entries() {
         let text =
             "tasks:\n  - task_id: a\n    entry_point:\n    - /bin/echo\n    - hi\n  - task_id: b\n";
-        let cut = find(text).expect("a cut");
-        assert_eq!(&text[cut.at..], "  - task_id: b\n");
+        let p = cut(text, 1).expect("a cut");
+        assert_eq!(p.cuts.len(), 1);
+        assert_eq!(&text[p.cuts[0]..], "  - task_id: b\n");
     }
 }
