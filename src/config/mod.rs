@@ -14,7 +14,6 @@ pub mod split;
 pub mod validate;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{FileError, TaskError};
@@ -51,10 +50,10 @@ pub enum Schedule {
     Interval {
         every: Duration,
         /// As written: `60` (interval_seconds) or `1m` (interval).
-        source: String,
+        source: Box<str>,
     },
     /// A calendar pattern in the task's time zone.
-    Cron(std::sync::Arc<croner::Cron>, String),
+    Cron(std::sync::Arc<croner::Cron>, Box<str>),
     /// Once when the daemon starts.
     Reboot,
 }
@@ -64,7 +63,7 @@ impl Schedule {
     pub fn describe(&self) -> String {
         match self {
             Schedule::Interval { source, .. } => format!("every {source}"),
-            Schedule::Cron(_, source) => source.clone(),
+            Schedule::Cron(_, source) => source.to_string(),
             Schedule::Reboot => "@reboot".to_owned(),
         }
     }
@@ -78,7 +77,10 @@ pub enum Command {
     /// argv, no shell; never empty.
     Exec(Vec<String>),
     /// Import `module` and call `function()`.
-    Python { module: String, function: String },
+    Python {
+        module: Box<str>,
+        function: Box<str>,
+    },
 }
 
 impl Command {
@@ -96,7 +98,7 @@ impl Command {
 pub struct Task {
     /// Shared with the registry's key and the timers that name the task.
     pub id: std::sync::Arc<str>,
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     pub enabled: bool,
     pub schedule: Schedule,
     /// Zone for cron schedules and for displaying times.
@@ -111,9 +113,9 @@ pub struct Task {
     /// Zero: no jitter.
     pub jitter: Duration,
     pub priority: i32,
-    pub working_dir: Option<PathBuf>,
+    pub working_dir: Option<Box<std::path::Path>>,
     pub env: BTreeMap<String, String>,
-    pub user: Option<String>,
+    pub user: Option<Box<str>>,
     pub catch_up: bool,
 }
 

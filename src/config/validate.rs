@@ -86,7 +86,10 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
     let secs = Duration::from_secs;
     Ok(Task {
         id: raw.task_id.0.into(),
-        name: raw.task_name.or_else(|| d.task_name.clone()),
+        name: raw
+            .task_name
+            .or_else(|| d.task_name.clone())
+            .map(String::into_boxed_str),
         enabled: raw.enabled.or(d.enabled).unwrap_or(true),
         schedule,
         zone: raw
@@ -113,9 +116,9 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
         working_dir: raw
             .working_dir
             .or_else(|| d.working_dir.clone())
-            .map(|p| p.0),
+            .map(|p| p.0.into_boxed_path()),
         env,
-        user,
+        user: user.map(String::into_boxed_str),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
     })
 }
@@ -135,18 +138,18 @@ fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
     if let Some(s) = raw.interval_seconds {
         return Ok(Schedule::Interval {
             every: Duration::from_secs(s.0),
-            source: format!("{}s", s.0),
+            source: format!("{}s", s.0).into(),
         });
     }
     if let Some(h) = &raw.interval {
         return Ok(Schedule::Interval {
             every: Duration::from_secs(h.seconds),
-            source: h.source.trim().to_owned(),
+            source: h.source.trim().into(),
         });
     }
     match &raw.cron {
         Some(c) => Ok(match &c.kind {
-            CronKind::Pattern(p) => Schedule::Cron(p.clone(), c.source.trim().to_owned()),
+            CronKind::Pattern(p) => Schedule::Cron(p.clone(), c.source.trim().into()),
             CronKind::Reboot => Schedule::Reboot,
         }),
         None => err(
@@ -199,8 +202,8 @@ fn python_target(s: &str) -> Result<Command, FieldError> {
     match s.split_once(':') {
         Some((module, function)) if module.split('.').all(ident) && ident(function) => {
             Ok(Command::Python {
-                module: module.to_owned(),
-                function: function.to_owned(),
+                module: module.into(),
+                function: function.into(),
             })
         }
         _ => err(

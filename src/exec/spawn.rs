@@ -62,7 +62,7 @@ impl Identity {
             Err(e) => return Err(format!("cannot look up user {name:?}: {e}")),
         };
         let cname =
-            CString::new(name.as_str()).map_err(|_| format!("invalid user name {name:?}"))?;
+            CString::new(name.as_bytes()).map_err(|_| format!("invalid user name {name:?}"))?;
         // std's uid()/gid() would drop the supplementary groups; resolve them here, in
         // the parent, where allocation is allowed.
         let groups = nix::unistd::getgrouplist(&cname, user.gid)
@@ -125,7 +125,7 @@ pub fn command(job: &Job, who: &Identity) -> Command {
         }
         config::Command::Python { module, function } => {
             let mut c = program(&job.python);
-            c.arg("-c").arg(PYTHON_SHIM).arg(module).arg(function);
+            c.arg("-c").arg(PYTHON_SHIM).arg(&**module).arg(&**function);
             c
         }
     };

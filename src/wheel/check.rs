@@ -106,7 +106,7 @@ impl<T> Wheel<T> {
         for level in 0..NUM_LEVELS {
             for slot in 0..SLOTS {
                 let cell = &self.slots[level * SLOTS + slot];
-                let home = Home::Slot { level, slot };
+                let home = Home::slot(level, slot);
                 let members = self.check_list(cell.list, home, &mut seen);
                 linked += members.len();
                 // Invariant 4.

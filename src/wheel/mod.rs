@@ -101,11 +101,24 @@ pub struct Key {
     generation: u64,
 }
 
-/// Which intrusive list a live entry is linked into.
+/// Which intrusive list a live entry is linked into. Bytes, not words: there is one
+/// per entry, and levels and slots are few.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Home {
     Overdue,
-    Slot { level: usize, slot: usize },
+    Slot { level: u8, slot: u8 },
+}
+
+impl Home {
+    /// Slot `slot` of level `level`; both are below `NUM_LEVELS` and `SLOTS` (at most
+    /// 64), so they fit a byte.
+    fn slot(level: usize, slot: usize) -> Home {
+        debug_assert!(level < NUM_LEVELS && slot < SLOTS);
+        Home::Slot {
+            level: level as u8,
+            slot: slot as u8,
+        }
+    }
 }
 
 /// Head and tail of an intrusive doubly-linked list (`NIL` when empty; both
@@ -414,7 +427,7 @@ impl<T> Wheel<T> {
         let level = level_for(self.elapsed, deadline);
         let slot = slot_for(deadline, level);
         let cell = &mut self.slots[level * SLOTS + slot];
-        self.entries[idx].home = Home::Slot { level, slot };
+        self.entries[idx].home = Home::slot(level, slot);
         link_after(&mut self.entries, &mut cell.list, NIL, idx);
         if deadline < cell.min {
             (cell.min, cell.min_count) = (deadline, 1);
@@ -430,6 +443,7 @@ impl<T> Wheel<T> {
         match self.entries[idx].home {
             Home::Overdue => unlink(&mut self.entries, &mut self.overdue, idx),
             Home::Slot { level, slot } => {
+                let (level, slot) = (usize::from(level), usize::from(slot));
                 let cell = &mut self.slots[level * SLOTS + slot];
                 unlink(&mut self.entries, &mut cell.list, idx);
                 if cell.list.head == NIL {
