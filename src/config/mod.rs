@@ -74,13 +74,55 @@ impl Schedule {
 pub enum Command {
     /// Run by the configured shell with `-c`.
     Shell(String),
-    /// argv, no shell; never empty.
-    Exec(Vec<String>),
+    /// argv, no shell.
+    Exec(Argv),
     /// Import `module` and call `function()`.
     Python {
         module: Box<str>,
         function: Box<str>,
     },
+}
+
+/// An exec task's argv: the program, then its arguments. Kept as one string with a
+/// NUL between the parts (one allocation a task, not one a part): no part can hold a
+/// NUL, as no program could receive it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Argv(Box<str>);
+
+impl Argv {
+    /// The argv of `parts`, or why there is none: the list is empty, or a part holds a
+    /// NUL.
+    pub fn new<S: AsRef<str>>(parts: &[S]) -> Result<Argv, &'static str> {
+        if parts.is_empty() {
+            return Err("empty list: an exec task needs at least the program");
+        }
+        if parts.iter().any(|p| p.as_ref().contains('\0')) {
+            return Err("a part of the list holds a NUL byte, which no program can receive");
+        }
+        let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+        Ok(Argv(parts.join("\0").into()))
+    }
+
+    /// The program and then each argument.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split('\0')
+    }
+
+    /// The program: the first part.
+    pub fn program(&self) -> &str {
+        self.iter().next().unwrap_or_default()
+    }
+
+    /// The arguments: every part after the program.
+    pub fn args(&self) -> impl Iterator<Item = &str> {
+        self.iter().skip(1)
+    }
+}
+
+impl std::fmt::Debug for Argv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl Command {

@@ -10,7 +10,7 @@ use crate::config::schema::{
     CronKind, EntryPoint, RawDefaults, RawHeader, RawTask, TaskType, Zone,
 };
 use crate::config::{
-    Command, Config, Schedule, Task, DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE,
+    Argv, Command, Config, Schedule, Task, DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE,
     DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
 };
 
@@ -175,14 +175,12 @@ fn command(task_type: TaskType, entry: Option<EntryPoint>) -> Result<Command, Fi
             F,
             "a shell task takes a command string; set task_type: exec to run a list [program, args…]",
         ),
-        (TaskType::Exec, EntryPoint::List(mut argv)) => match argv.first() {
-            None => err(F, "empty list: an exec task needs at least the program"),
+        (TaskType::Exec, EntryPoint::List(argv)) => match argv.first() {
             Some(p) if p.trim().is_empty() => err(F, "empty program name"),
-            Some(_) => {
-                // The list grew while it was read; the task keeps it for its lifetime.
-                argv.shrink_to_fit();
-                Ok(Command::Exec(argv))
-            }
+            _ => match Argv::new(&argv) {
+                Ok(argv) => Ok(Command::Exec(argv)),
+                Err(message) => err(F, message),
+            },
         },
         (TaskType::Exec, EntryPoint::Text(_)) => err(
             F,
@@ -274,6 +272,11 @@ mod tests {
                 "empty list",
             ),
             (
+                "task_id: a\ninterval_seconds: 5\ntask_type: exec\nentry_point: [echo, \"a\\0b\"]",
+                "entry_point",
+                "NUL byte",
+            ),
+            (
                 "task_id: a\ninterval_seconds: 5\ntask_type: python\nentry_point: 'mod'",
                 "entry_point",
                 "invalid python target",
@@ -297,6 +300,23 @@ mod tests {
     }
 
     #[test]
+    fn an_argv_keeps_every_part_in_order_empty_ones_too() {
+        let t = check("task_id: a\ninterval_seconds: 5\ntask_type: exec\nentry_point: [/bin/echo, '', 'a b', '', x]")
+            .expect("valid");
+        let Command::Exec(argv) = &t.command else {
+            panic!("{:?}", t.command);
+        };
+        assert_eq!(argv.program(), "/bin/echo");
+        assert_eq!(argv.args().collect::<Vec<_>>(), ["", "a b", "", "x"]);
+        assert_eq!(format!("{argv:?}"), r#"["/bin/echo", "", "a b", "", "x"]"#);
+        let one = Argv::new(&["true"]).expect("a program");
+        assert_eq!((one.program(), one.args().count()), ("true", 0));
+        // Lists that differ only in where a part ends are different lists.
+        assert_ne!(Argv::new(&["a", "b"]), Argv::new(&["a b"]));
+        assert_ne!(Argv::new(&["a", ""]), Argv::new(&["a"]));
+    }
+
+    #[test]
     fn defaults_apply_and_task_keys_win() {
         let d: RawDefaults = serde_yaml::from_str(
             "timezone: Europe/Berlin\ntimeout_seconds: 60\noverlap: queue\ntask_type: exec\nenv: {A: '1', B: '2'}\npriority: 5",
@@ -312,7 +332,7 @@ mod tests {
         assert_eq!(&*t.zone.name, "Europe/Berlin");
         assert_eq!(t.timeout, Some(Duration::from_secs(60)));
         assert_eq!(t.overlap, crate::config::Overlap::Queue);
-        assert_eq!(t.command, Command::Exec(vec!["ls".into(), "-l".into()]));
+        assert_eq!(t.command, Command::Exec(Argv::new(&["ls", "-l"]).unwrap()));
         assert_eq!(t.priority, 7);
         assert_eq!(t.env.get("A").map(String::as_str), Some("1"));
         assert_eq!(t.env.get("B").map(String::as_str), Some("three"));

@@ -119,8 +119,8 @@ pub fn command(job: &Job, who: &Identity) -> Command {
             c
         }
         config::Command::Exec(argv) => {
-            let mut c = program(&argv[0]);
-            c.args(&argv[1..]);
+            let mut c = program(argv.program());
+            c.args(argv.args());
             c
         }
         config::Command::Python { module, function } => {
