@@ -34,7 +34,7 @@ fn row(t: &Task, now: jiff::Timestamp) -> Vec<String> {
     }
     vec![
         t.id.to_string(),
-        t.name.as_deref().unwrap_or("-").to_owned(),
+        t.name().unwrap_or("-").to_owned(),
         sched,
         t.command.task_type().to_string(),
         if t.enabled { "yes" } else { "no" }.to_owned(),

@@ -135,30 +135,38 @@ impl Command {
     }
 }
 
-/// One valid task, defaults applied.
+/// One valid task, defaults applied. Kept small, as a daemon may hold tens of thousands:
+/// times in whole seconds (the file gives them so), and what few tasks set in one box.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     /// Shared with the registry's key and the timers that name the task.
     pub id: std::sync::Arc<str>,
-    pub name: Option<Box<str>>,
     pub enabled: bool,
     pub schedule: Schedule,
     /// Zone for cron schedules and for displaying times.
     pub zone: Zone,
     pub command: Command,
-    /// None: no time limit.
-    pub timeout: Option<Duration>,
-    pub kill_grace: Duration,
     pub overlap: Overlap,
     pub retries: u32,
-    pub retry_backoff: Duration,
-    /// Zero: no jitter.
-    pub jitter: Duration,
     pub priority: i32,
-    pub working_dir: Option<Box<std::path::Path>>,
-    pub env: BTreeMap<String, String>,
-    pub user: Option<Box<str>>,
     pub catch_up: bool,
+    /// Seconds; 0: no time limit (a limit is 1 s at least).
+    timeout_secs: u32,
+    kill_grace_secs: u32,
+    retry_backoff_secs: u32,
+    /// Seconds; 0: no jitter.
+    jitter_secs: u32,
+    /// None when the task sets none of it.
+    extra: Option<Box<Extra>>,
+}
+
+/// What few tasks set.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Extra {
+    name: Option<Box<str>>,
+    working_dir: Option<Box<std::path::Path>>,
+    env: BTreeMap<String, String>,
+    user: Option<Box<str>>,
 }
 
 impl Task {
@@ -166,8 +174,50 @@ impl Task {
     pub fn schedule_differs(&self, other: &Task) -> bool {
         self.schedule != other.schedule
             || self.zone.name != other.zone.name
-            || self.jitter != other.jitter
+            || self.jitter_secs != other.jitter_secs
     }
+
+    /// None: no time limit.
+    pub fn timeout(&self) -> Option<Duration> {
+        (self.timeout_secs > 0).then(|| secs(self.timeout_secs))
+    }
+
+    /// The wait between SIGTERM and SIGKILL.
+    pub fn kill_grace(&self) -> Duration {
+        secs(self.kill_grace_secs)
+    }
+
+    /// The delay before the first retry; each further retry waits twice as long.
+    pub fn retry_backoff(&self) -> Duration {
+        secs(self.retry_backoff_secs)
+    }
+
+    /// The most a firing is delayed at random; zero: no jitter.
+    pub fn jitter(&self) -> Duration {
+        secs(self.jitter_secs)
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.extra.as_ref()?.name.as_deref()
+    }
+
+    pub fn working_dir(&self) -> Option<&std::path::Path> {
+        self.extra.as_ref()?.working_dir.as_deref()
+    }
+
+    /// Variables set for each run, on top of the clean environment.
+    pub fn env(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.extra.iter().flat_map(|e| e.env.iter())
+    }
+
+    /// The user each run switches to (when the daemon runs as root).
+    pub fn user(&self) -> Option<&str> {
+        self.extra.as_ref()?.user.as_deref()
+    }
+}
+
+fn secs(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
 }
 
 impl std::fmt::Display for TaskType {

@@ -10,7 +10,7 @@ use crate::config::schema::{
     CronKind, EntryPoint, RawDefaults, RawHeader, RawTask, TaskType, Zone,
 };
 use crate::config::{
-    Argv, Command, Config, Schedule, Task, DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE,
+    Argv, Command, Config, Extra, Schedule, Task, DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE,
     DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
 };
 
@@ -83,13 +83,22 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
     for (k, v) in d.env.iter().flatten().chain(raw.env.iter().flatten()) {
         env.insert(k.0.clone(), v.clone());
     }
-    let secs = Duration::from_secs;
-    Ok(Task {
-        id: raw.task_id.0.into(),
+    // Seconds from the file are at most ten years (schema::Seconds), far below u32::MAX.
+    let secs = |s: u64| u32::try_from(s).unwrap_or(u32::MAX);
+    let extra = Extra {
         name: raw
             .task_name
             .or_else(|| d.task_name.clone())
             .map(String::into_boxed_str),
+        working_dir: raw
+            .working_dir
+            .or_else(|| d.working_dir.clone())
+            .map(|p| p.0.into_boxed_path()),
+        env,
+        user: user.map(String::into_boxed_str),
+    };
+    Ok(Task {
+        id: raw.task_id.0.into(),
         enabled: raw.enabled.or(d.enabled).unwrap_or(true),
         schedule,
         zone: raw
@@ -97,29 +106,27 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
             .or_else(|| d.timezone.clone())
             .unwrap_or_else(|| ctx.system_zone.clone()),
         command,
-        timeout: raw.timeout_seconds.or(d.timeout_seconds).map(|s| secs(s.0)),
-        kill_grace: raw
+        timeout_secs: raw
+            .timeout_seconds
+            .or(d.timeout_seconds)
+            .map_or(0, |s| secs(s.0)),
+        kill_grace_secs: raw
             .kill_grace_seconds
             .or(d.kill_grace_seconds)
-            .map_or(DEFAULT_KILL_GRACE, |s| secs(s.0)),
+            .map_or(secs(DEFAULT_KILL_GRACE.as_secs()), |s| secs(s.0)),
         overlap: raw.overlap.or(d.overlap).unwrap_or_default(),
         retries: raw.retries.or(d.retries).unwrap_or(0),
-        retry_backoff: raw
+        retry_backoff_secs: raw
             .retry_backoff_seconds
             .or(d.retry_backoff_seconds)
-            .map_or(DEFAULT_RETRY_BACKOFF, |s| secs(s.0)),
-        jitter: raw
+            .map_or(secs(DEFAULT_RETRY_BACKOFF.as_secs()), |s| secs(s.0)),
+        jitter_secs: raw
             .jitter_seconds
             .or(d.jitter_seconds)
-            .map_or(Duration::ZERO, |s| secs(s.0)),
+            .map_or(0, |s| secs(s.0)),
         priority: raw.priority.or(d.priority).unwrap_or(0),
-        working_dir: raw
-            .working_dir
-            .or_else(|| d.working_dir.clone())
-            .map(|p| p.0.into_boxed_path()),
-        env,
-        user: user.map(String::into_boxed_str),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
+        extra: (extra != Extra::default()).then(|| Box::new(extra)),
     })
 }
 
@@ -319,23 +326,39 @@ mod tests {
     #[test]
     fn defaults_apply_and_task_keys_win() {
         let d: RawDefaults = serde_yaml::from_str(
-            "timezone: Europe/Berlin\ntimeout_seconds: 60\noverlap: queue\ntask_type: exec\nenv: {A: '1', B: '2'}\npriority: 5",
+            "timezone: Europe/Berlin\ntimeout_seconds: 60\noverlap: queue\ntask_type: exec\nenv: {A: '1', B: '2'}\npriority: 5\nworking_dir: /srv\nuser: backup\njitter_seconds: 9\nkill_grace_seconds: 3",
         )
         .expect("valid defaults");
         let users = |_: &str| true;
         let t = task(
-            raw("task_id: a\ninterval: 1h30m\nentry_point: [ls, -l]\npriority: 7\nenv: {B: three}"),
+            raw("task_id: a\ninterval: 1h30m\nentry_point: [ls, -l]\npriority: 7\nenv: {B: three}\ntask_name: Listing\nuser: web\nretry_backoff_seconds: 2"),
             &d,
             &ctx_with(&users),
         )
         .expect("valid task");
         assert_eq!(&*t.zone.name, "Europe/Berlin");
-        assert_eq!(t.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(t.timeout(), Some(Duration::from_secs(60)));
         assert_eq!(t.overlap, crate::config::Overlap::Queue);
         assert_eq!(t.command, Command::Exec(Argv::new(&["ls", "-l"]).unwrap()));
         assert_eq!(t.priority, 7);
-        assert_eq!(t.env.get("A").map(String::as_str), Some("1"));
-        assert_eq!(t.env.get("B").map(String::as_str), Some("three"));
+        let env: Vec<(&str, &str)> = t.env().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("A", "1"), ("B", "three")]);
+        assert_eq!(
+            (t.name(), t.user(), t.working_dir()),
+            (
+                Some("Listing"),
+                Some("web"),
+                Some(std::path::Path::new("/srv"))
+            )
+        );
+        assert_eq!(
+            (t.jitter(), t.kill_grace(), t.retry_backoff()),
+            (
+                Duration::from_secs(9),
+                Duration::from_secs(3),
+                Duration::from_secs(2)
+            )
+        );
         assert_eq!(
             t.schedule,
             Schedule::Interval {
@@ -351,8 +374,14 @@ mod tests {
             check("task_id: a\ninterval_seconds: 60\nentry_point: 'echo hi'").expect("valid task");
         assert!(t.enabled);
         assert_eq!(t.command, Command::Shell("echo hi".into()));
-        assert_eq!(t.timeout, None);
-        assert_eq!(t.kill_grace, DEFAULT_KILL_GRACE);
+        assert_eq!(t.timeout(), None);
+        assert_eq!(t.kill_grace(), DEFAULT_KILL_GRACE);
+        assert_eq!(t.retry_backoff(), DEFAULT_RETRY_BACKOFF);
+        assert_eq!(
+            (t.jitter(), t.name(), t.user(), t.working_dir()),
+            (Duration::ZERO, None, None, None)
+        );
+        assert_eq!(t.env().count(), 0);
         assert_eq!(&*t.zone.name, "UTC");
         assert_eq!(t.retries, 0);
     }

@@ -414,7 +414,7 @@ impl Core {
     }
 
     fn jitter(&mut self, task: &Task) -> Tick {
-        let span = task.jitter.as_micros() as u64;
+        let span = task.jitter().as_micros() as u64;
         if span == 0 {
             return 0;
         }
@@ -635,7 +635,7 @@ impl Core {
             entry.active = entry.active.saturating_sub(1);
             let task = entry.task.clone();
             if !success && !r.stopping && r.attempt <= task.retries && self.firing {
-                let delay = backoff(task.retry_backoff, r.attempt);
+                let delay = backoff(task.retry_backoff(), r.attempt);
                 info!(task_id = %task.id, attempt = r.attempt + 1, delay_s = delay.as_secs(), "retry scheduled");
                 let due = now.mono.saturating_add(delay.as_micros() as u64);
                 self.wheel.insert(

@@ -50,7 +50,7 @@ impl Identity {
     /// The identity a task runs as. A `user` other than the daemon's own takes effect
     /// only when the daemon runs as root; otherwise the run stays with the daemon's user.
     pub fn for_task(task: &Task) -> Result<Identity, String> {
-        let Some(name) = &task.user else {
+        let Some(name) = task.user() else {
             return Ok(Identity::current());
         };
         if !Uid::effective().is_root() {
@@ -135,7 +135,7 @@ pub fn command(job: &Job, who: &Identity) -> Command {
         .env("USER", &who.name)
         .env("SHELL", &*job.shell)
         .env("PATH", PATH)
-        .envs(&task.env)
+        .envs(task.env())
         .env("CRONWHEEL_TASK_ID", &*task.id)
         .env("CRONWHEEL_RUN_ID", &job.run_id)
         .stdin(Stdio::null())
@@ -143,7 +143,7 @@ pub fn command(job: &Job, who: &Identity) -> Command {
         .stderr(Stdio::piped())
         // Each run leads its own group, so a timeout or a stop reaches its grandchildren.
         .process_group(0);
-    if let Some(dir) = &task.working_dir {
+    if let Some(dir) = task.working_dir() {
         cmd.current_dir(dir);
     }
     if let Some((uid, gid, groups)) = who.switch.clone() {

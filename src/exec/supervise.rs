@@ -107,7 +107,7 @@ pub fn start(key: u64, job: Job) -> Result<Running, Report> {
     info!(task_id = %task.id, run_id = %job.run_id, attempt = job.attempt, pid, "run started");
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let timeout_at = task.timeout.map(|t| start + t);
+    let timeout_at = task.timeout().map(|t| start + t);
     Ok(Running {
         key,
         pgid: Pid::from_raw(pid as i32),
@@ -323,7 +323,7 @@ impl Supervisor {
             }
             StopMode::Graceful if run.kill_at.is_none() => {
                 run.signal(Signal::SIGTERM);
-                let at = Instant::now() + run.job.task.kill_grace;
+                let at = Instant::now() + run.job.task.kill_grace();
                 run.kill_at = Some(at);
                 self.deadlines.push(Reverse((at, key, Due::Kill)));
             }
@@ -349,7 +349,7 @@ impl Supervisor {
                     warn!(task_id = %run.job.task.id, run_id = %run.job.run_id, "timeout: SIGTERM to the process group");
                     run.signal(Signal::SIGTERM);
                     if run.kill_at.is_none() {
-                        let at = now + run.job.task.kill_grace;
+                        let at = now + run.job.task.kill_grace();
                         run.kill_at = Some(at);
                         self.deadlines.push(Reverse((at, key, Due::Kill)));
                     }
