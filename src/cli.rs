@@ -60,7 +60,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         /// How many runs.
-        #[arg(short = 'n', default_value_t = 20)]
+        #[arg(short = 'n', default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
         count: u32,
         /// Print JSON lines instead of a table.
         #[arg(long)]

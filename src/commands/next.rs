@@ -12,10 +12,15 @@ use crate::schedule;
 pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Result<u8, Fatal> {
     let from = match from {
         Some(s) => s.parse::<jiff::Timestamp>().map_err(|_| {
-            Fatal::new(
-                2,
-                format!("invalid --from {s:?}: expected an RFC 3339 instant such as 2026-11-26T10:00:00Z"),
-            )
+            // A well-formed instant (with its offset) that is refused lies outside the
+            // range of times.
+            let pieces = jiff::fmt::temporal::Pieces::parse(s);
+            let why = if pieces.is_ok_and(|p| p.offset().is_some()) {
+                "outside the instants that can be counted from (9999-12-30 at the latest)"
+            } else {
+                "expected an RFC 3339 instant such as 2026-11-26T10:00:00Z"
+            };
+            Fatal::new(2, format!("invalid --from {s:?}: {why}"))
         })?,
         None => clock::wall_now(),
     };

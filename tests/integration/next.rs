@@ -376,6 +376,26 @@ fn invalid_from_is_refused_with_a_clear_message() {
     }
 }
 
+/// A well-formed instant past the last one the clock can count is refused as such, not
+/// as malformed.
+#[test]
+fn a_from_out_of_range_is_refused_as_out_of_range() {
+    for from in ["9999-12-31T23:59:59Z", "9999-12-31T12:00:00+05:00"] {
+        let out = next_of(from, 1, &[]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (2, ""),
+            "{from:?}: {out:?}"
+        );
+        assert_eq!(
+            out.stderr,
+            format!(
+                "cronwheel: invalid --from {from:?}: outside the instants that can be counted from (9999-12-30 at the latest)\n"
+            )
+        );
+    }
+}
+
 /// An offset other than Z is accepted and means the same instant.
 #[test]
 fn from_with_an_offset() {

@@ -510,6 +510,18 @@ tasks:
 }
 
 /// `cronwheel history --state-dir DIR ARGS…`.
+/// `history -n 0` is refused as `next -n 0` is, before the state is opened.
+#[test]
+fn history_count_of_zero_is_refused() {
+    let out = history(Path::new("/nonexistent/state"), &["-n", "0"]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    assert!(
+        out.stderr.contains("invalid value '0' for '-n <COUNT>'"),
+        "{}",
+        out.stderr
+    );
+}
+
 fn history(state: &Path, args: &[&str]) -> crate::util::Outcome {
     run(cronwheel()
         .arg("history")
