@@ -16,7 +16,7 @@ pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Res
             // range of times.
             let pieces = jiff::fmt::temporal::Pieces::parse(s);
             let why = if pieces.is_ok_and(|p| p.offset().is_some()) {
-                "outside the instants that can be counted from (9999-12-30 at the latest)"
+                "outside the instants that can be counted, -009999-01-02T01:59:59Z to 9999-12-30T22:00:00Z"
             } else {
                 "expected an RFC 3339 instant such as 2026-11-26T10:00:00Z"
             };

@@ -367,8 +367,8 @@ fn one_pass(text: &str, format: Format, ctx: &Context, keep: bool) -> Option<One
 
 /// `single_pass` for a large YAML file in pieces on two threads: the file is cut where
 /// [`split::cut`] says it can be, into pieces of about [`PIECE_BYTES`] (at least two),
-/// and read by [`read_pieces`]. Every piece repeats the file's head, so a piece holds
-/// at least four times the head's text.
+/// and read by [`read_pieces`]. Every piece repeats the file's head, so every piece but
+/// the last holds at least four times the head's text.
 fn in_pieces(text: &str, ctx: &Context, keep: bool) -> Option<(Config, usize, usize)> {
     read_pieces(text, &plan_pieces(text)?, ctx, keep)
 }
@@ -846,7 +846,7 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
         }
         match validate::task(raw, &walk.defaults, walk.ctx) {
             Ok(task) => {
-                // The task's own id, shared: nothing is copied per task.
+                // The task's own id, shared with it.
                 walk.seen.insert(task.id.clone(), index);
                 walk.valid += 1;
                 walk.disabled += usize::from(!task.enabled);
@@ -1081,12 +1081,58 @@ mod tests {
             if let Some((two, valid2, disabled2)) = in_pieces_of(&text, &ctx, bytes) {
                 let one = single_pass(&text, Format::Yaml, &ctx, true);
                 let (one, valid1, disabled1) = one.expect("a file read in pieces reads whole");
-                proptest::prop_assert_eq!(two.tasks, one.tasks);
+                proptest::prop_assert_eq!(&two.tasks, &one.tasks);
                 proptest::prop_assert_eq!((valid2, disabled2), (valid1, disabled1));
-                proptest::prop_assert_eq!(two.max_concurrent, one.max_concurrent);
+                proptest::prop_assert_eq!(settings(&two), settings(&one));
                 proptest::prop_assert!(!after, "a key after the list is never cut");
             }
         }
+
+        /// A good file of the usual shapes, cut every `bytes`, reads in pieces, and as
+        /// the whole.
+        #[test]
+        fn a_good_file_reads_in_pieces_as_the_whole(
+            bytes in 1usize..2000,
+            head in 0usize..2,
+            shapes in proptest::collection::vec(0usize..6, 2..60),
+            crlf in proptest::bool::ANY,
+        ) {
+            let mut text = [
+                "shell: &sh /bin/sh\npython: python3\nhistory_limit: 7\ntasks:\n",
+                "# a bare list\n",
+            ][head]
+                .to_owned();
+            for (i, shape) in shapes.iter().enumerate() {
+                let entry = entry_shaped(*shape, i);
+                text.push_str(&if head == 1 { entry.replace("\n  ", "\n").trim_start().to_owned() } else { entry });
+            }
+            if crlf {
+                text = text.replace('\n', "\r\n");
+            }
+            let ctx = ctx();
+            let (one, valid1, disabled1) =
+                single_pass(&text, Format::Yaml, &ctx, true).expect("a good file");
+            match in_pieces_of(&text, &ctx, bytes) {
+                Some((two, valid2, disabled2)) => {
+                    proptest::prop_assert_eq!(&two.tasks, &one.tasks);
+                    proptest::prop_assert_eq!((valid2, disabled2), (valid1, disabled1));
+                    proptest::prop_assert_eq!(settings(&two), settings(&one));
+                }
+                // No cut: no entry but the first lies `bytes` from the start.
+                None => proptest::prop_assert!(split::cut(&text, bytes).is_none()),
+            }
+        }
+    }
+
+    /// The global settings of a read, to compare two reads.
+    fn settings(c: &Config) -> (u32, std::time::Duration, &str, &str, u32) {
+        (
+            c.max_concurrent,
+            c.shutdown_grace,
+            &c.shell,
+            &c.python,
+            c.history_limit,
+        )
     }
 
     /// `n` entries of three lines each, `f0`…: entry i starts on line 2 + 3i of a file

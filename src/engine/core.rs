@@ -751,13 +751,13 @@ impl Core {
         self.ready.retain(|r| !removed.contains(&&*r.task));
         for task in &plan.updated {
             if let Some(entry) = self.tasks.get_mut(&task.id) {
-                entry.task = Arc::new(task.clone());
+                entry.task = Arc::new(same_id(task, &entry.task));
             }
         }
         for task in &plan.replanned {
             let id = task.id.clone();
             if let Some(entry) = self.tasks.get_mut(&id) {
-                entry.task = Arc::new(task.clone());
+                entry.task = Arc::new(same_id(task, &entry.task));
                 entry.phase = now.mono;
                 entry.last_wall = None;
                 if !task.enabled {
@@ -798,4 +798,12 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
         .checked_shl(attempt.saturating_sub(1))
         .unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// The changed definition `new` of the task `old`, keeping `old`'s id allocation, which
+/// the registry's key and the timers share.
+fn same_id(new: &Task, old: &Task) -> Task {
+    let mut task = new.clone();
+    task.id = old.id.clone();
+    task
 }

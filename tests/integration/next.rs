@@ -376,11 +376,16 @@ fn invalid_from_is_refused_with_a_clear_message() {
     }
 }
 
-/// A well-formed instant past the last one the clock can count is refused as such, not
-/// as malformed.
+/// A well-formed instant past the last one the clock can count, or before the first, is
+/// refused as such, not as malformed.
 #[test]
 fn a_from_out_of_range_is_refused_as_out_of_range() {
-    for from in ["9999-12-31T23:59:59Z", "9999-12-31T12:00:00+05:00"] {
+    for from in [
+        "9999-12-31T23:59:59Z",
+        "9999-12-30T23:00:00Z",
+        "9999-12-31T12:00:00+05:00",
+        "-009999-01-01T00:00:00Z",
+    ] {
         let out = next_of(from, 1, &[]);
         assert_eq!(
             (out.code, out.stdout.as_str()),
@@ -390,7 +395,7 @@ fn a_from_out_of_range_is_refused_as_out_of_range() {
         assert_eq!(
             out.stderr,
             format!(
-                "cronwheel: invalid --from {from:?}: outside the instants that can be counted from (9999-12-30 at the latest)\n"
+                "cronwheel: invalid --from {from:?}: outside the instants that can be counted, -009999-01-02T01:59:59Z to 9999-12-30T22:00:00Z\n"
             )
         );
     }

@@ -509,7 +509,6 @@ tasks:
     assert_eq!(once, 1);
 }
 
-/// `cronwheel history --state-dir DIR ARGS…`.
 /// `history -n 0` is refused as `next -n 0` is, before the state is opened.
 #[test]
 fn history_count_of_zero_is_refused() {
@@ -522,6 +521,7 @@ fn history_count_of_zero_is_refused() {
     );
 }
 
+/// `cronwheel history --state-dir DIR ARGS…`.
 fn history(state: &Path, args: &[&str]) -> crate::util::Outcome {
     run(cronwheel()
         .arg("history")

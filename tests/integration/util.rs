@@ -153,13 +153,15 @@ pub fn check(path: &Path, extra: &[&str]) -> Outcome {
         .args(extra))
 }
 
-/// `cronwheel next --config PATH --from FROM -n N [ids…]`.
+/// `cronwheel next --config PATH --from=FROM -n N [ids…]` (one argument, so that a
+/// FROM starting with `-` is a value).
 pub fn next(path: &Path, from: &str, n: u32, ids: &[&str]) -> Outcome {
     run(cronwheel()
         .arg("next")
         .arg("--config")
         .arg(path)
-        .args(["--from", from, "-n", &n.to_string()])
+        .arg(format!("--from={from}"))
+        .args(["-n", &n.to_string()])
         .args(ids))
 }
 
