@@ -82,9 +82,9 @@ pub fn load_file(path: &Path, ctx: &Context) -> Result<Loaded, FileError> {
 pub fn check_file(path: &Path, ctx: &Context) -> Result<Loaded, FileError> {
     let label = path.display().to_string();
     let text = read_text(path, &label)?;
-    schema::forget_parsed();
+    forget_memos();
     let result = parse_passes(&label, &text, Format::of(path), ctx, false);
-    schema::forget_parsed();
+    forget_memos();
     result
 }
 
@@ -158,10 +158,17 @@ pub fn parse_text(
     format: Format,
     ctx: &Context,
 ) -> Result<Loaded, FileError> {
-    schema::forget_parsed();
+    forget_memos();
     let result = parse_passes(label, text, format, ctx, true);
-    schema::forget_parsed();
+    forget_memos();
     result
+}
+
+/// Empties what one load remembers to share between its tasks (parsed cron patterns,
+/// extras), so nothing outlives the file it came from.
+fn forget_memos() {
+    schema::forget_parsed();
+    validate::forget_shared();
 }
 
 /// The passes over the text (see the module docs). With `keep` false, valid tasks are
@@ -1291,6 +1298,25 @@ mod tests {
         assert_eq!(loaded.errors[0].task_id.as_deref(), Some("t0"));
         assert_eq!(loaded.errors[0].index, 20);
         assert_eq!(loaded.config.tasks.len(), 20);
+    }
+
+    /// Tasks that set the same extras (here through `defaults`) share one copy of them.
+    #[test]
+    fn tasks_with_the_same_extras_share_them() {
+        let text = "defaults:\n  env: {PATH: /usr/bin, LANG: C}\n  working_dir: /srv\ntasks:\n  - {task_id: a, interval_seconds: 5, entry_point: x}\n  - {task_id: b, interval_seconds: 5, entry_point: y}\n  - {task_id: c, interval_seconds: 5, entry_point: z, env: {LANG: de_DE}}\n";
+        let loaded = parse_text("e.yaml", text, Format::Yaml, &ctx()).expect("a good file");
+        let t = &loaded.config.tasks;
+        let extra = |i: usize| t[i].extra.as_ref().expect("extras");
+        assert!(std::sync::Arc::ptr_eq(extra(0), extra(1)));
+        assert!(!std::sync::Arc::ptr_eq(extra(0), extra(2)));
+        let env = |i: usize| {
+            t[i].env()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(env(1), ["LANG=C", "PATH=/usr/bin"]);
+        assert_eq!(env(2), ["LANG=de_DE", "PATH=/usr/bin"]);
+        assert_eq!(t[2].working_dir(), Some(Path::new("/srv")));
     }
 
     /// The hash tells every kind of small edit from the unchanged text.

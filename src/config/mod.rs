@@ -156,12 +156,13 @@ pub struct Task {
     retry_backoff_secs: u32,
     /// Seconds; 0: no jitter.
     jitter_secs: u32,
-    /// None when the task sets none of it.
-    extra: Option<Box<Extra>>,
+    /// None when the task sets none of it; shared by the tasks of a file that set the
+    /// same (most often through `defaults`).
+    extra: Option<std::sync::Arc<Extra>>,
 }
 
 /// What few tasks set.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Extra {
     name: Option<Box<str>>,
     working_dir: Option<Box<std::path::Path>>,

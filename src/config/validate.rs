@@ -4,6 +4,7 @@
 //! these rules are tested without touching the machine.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::schema::{
@@ -126,8 +127,35 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
             .map_or(0, |s| secs(s.0)),
         priority: raw.priority.or(d.priority).unwrap_or(0),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
-        extra: (extra != Extra::default()).then(|| Box::new(extra)),
+        extra: (extra != Extra::default()).then(|| shared(extra)),
     })
+}
+
+thread_local! {
+    /// The extras of the tasks read during the current load: tasks that set the same
+    /// share one (`defaults` with an `env` would otherwise copy its map into every
+    /// task). The loader empties this around each load ([`forget_shared`]); a reader
+    /// thread takes its copy with it when it ends.
+    static SHARED: std::cell::RefCell<std::collections::HashSet<Arc<Extra>>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// The extras `extra`, shared with the tasks read before that set the same.
+fn shared(extra: Extra) -> Arc<Extra> {
+    SHARED.with(|set| {
+        let mut set = set.borrow_mut();
+        if let Some(known) = set.get(&extra) {
+            return known.clone();
+        }
+        let new = Arc::new(extra);
+        set.insert(new.clone());
+        new
+    })
+}
+
+/// Empties the set of shared extras (see `SHARED`).
+pub fn forget_shared() {
+    SHARED.with(|set| set.borrow_mut().clear());
 }
 
 fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
