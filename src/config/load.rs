@@ -1300,9 +1300,10 @@ mod tests {
         assert_eq!(loaded.config.tasks.len(), 20);
     }
 
-    /// Tasks that set the same extras (here through `defaults`) share one copy of them.
+    /// Tasks that set the same extras (here through `defaults`) or write the same
+    /// schedule share one copy of them.
     #[test]
-    fn tasks_with_the_same_extras_share_them() {
+    fn tasks_share_equal_extras_and_schedule_texts() {
         let text = "defaults:\n  env: {PATH: /usr/bin, LANG: C}\n  working_dir: /srv\ntasks:\n  - {task_id: a, interval_seconds: 5, entry_point: x}\n  - {task_id: b, interval_seconds: 5, entry_point: y}\n  - {task_id: c, interval_seconds: 5, entry_point: z, env: {LANG: de_DE}}\n";
         let loaded = parse_text("e.yaml", text, Format::Yaml, &ctx()).expect("a good file");
         let t = &loaded.config.tasks;
@@ -1317,6 +1318,12 @@ mod tests {
         assert_eq!(env(1), ["LANG=C", "PATH=/usr/bin"]);
         assert_eq!(env(2), ["LANG=de_DE", "PATH=/usr/bin"]);
         assert_eq!(t[2].working_dir(), Some(Path::new("/srv")));
+        let source = |i: usize| match &t[i].schedule {
+            crate::config::Schedule::Interval { source, .. } => source.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(std::sync::Arc::ptr_eq(&source(0), &source(2)));
+        assert_eq!(&*source(0), "5s");
     }
 
     /// The hash tells every kind of small edit from the unchanged text.

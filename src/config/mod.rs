@@ -49,11 +49,12 @@ pub enum Schedule {
     /// Every `every`, on a fixed grid.
     Interval {
         every: Duration,
-        /// As written: `60` (interval_seconds) or `1m` (interval).
-        source: Box<str>,
+        /// As written: `60` (interval_seconds) or `1m` (interval); shared by the tasks
+        /// of a file that write the same.
+        source: std::sync::Arc<str>,
     },
-    /// A calendar pattern in the task's time zone.
-    Cron(std::sync::Arc<croner::Cron>, Box<str>),
+    /// A calendar pattern in the task's time zone, and its text.
+    Cron(std::sync::Arc<croner::Cron>, std::sync::Arc<str>),
     /// Once when the daemon starts.
     Reboot,
 }

@@ -127,35 +127,45 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
             .map_or(0, |s| secs(s.0)),
         priority: raw.priority.or(d.priority).unwrap_or(0),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
-        extra: (extra != Extra::default()).then(|| shared(extra)),
+        extra: (extra != Extra::default()).then(|| EXTRAS.with(|memo| intern(memo, extra))),
     })
 }
+
+/// Values shared between the tasks read during the current load: tasks that set the
+/// same extras or write the same schedule share one copy (`defaults` with an `env`
+/// would otherwise copy its map into every task). The loader empties these around each
+/// load ([`forget_shared`]); a reader thread takes its copies with it when it ends.
+type Memo<T> = std::cell::RefCell<std::collections::HashSet<Arc<T>>>;
 
 thread_local! {
-    /// The extras of the tasks read during the current load: tasks that set the same
-    /// share one (`defaults` with an `env` would otherwise copy its map into every
-    /// task). The loader empties this around each load ([`forget_shared`]); a reader
-    /// thread takes its copy with it when it ends.
-    static SHARED: std::cell::RefCell<std::collections::HashSet<Arc<Extra>>> =
-        std::cell::RefCell::new(std::collections::HashSet::new());
+    static EXTRAS: Memo<Extra> = Memo::default();
+    static TEXTS: Memo<str> = Memo::default();
 }
 
-/// The extras `extra`, shared with the tasks read before that set the same.
-fn shared(extra: Extra) -> Arc<Extra> {
-    SHARED.with(|set| {
-        let mut set = set.borrow_mut();
-        if let Some(known) = set.get(&extra) {
-            return known.clone();
-        }
-        let new = Arc::new(extra);
-        set.insert(new.clone());
-        new
-    })
+/// `value`, shared with the tasks read before that had an equal one.
+fn intern<T, V>(memo: &Memo<T>, value: V) -> Arc<T>
+where
+    T: ?Sized + Eq + std::hash::Hash,
+    V: std::borrow::Borrow<T> + Into<Arc<T>>,
+{
+    let mut set = memo.borrow_mut();
+    if let Some(known) = set.get(value.borrow()) {
+        return known.clone();
+    }
+    let new: Arc<T> = value.into();
+    set.insert(new.clone());
+    new
 }
 
-/// Empties the set of shared extras (see `SHARED`).
+/// `text`, shared as [`intern`] shares.
+fn text(text: &str) -> Arc<str> {
+    TEXTS.with(|memo| intern(memo, text))
+}
+
+/// Empties the memos of shared values (see [`Memo`]).
 pub fn forget_shared() {
-    SHARED.with(|set| set.borrow_mut().clear());
+    EXTRAS.with(|set| set.borrow_mut().clear());
+    TEXTS.with(|set| set.borrow_mut().clear());
 }
 
 fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
@@ -173,18 +183,18 @@ fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
     if let Some(s) = raw.interval_seconds {
         return Ok(Schedule::Interval {
             every: Duration::from_secs(s.0),
-            source: format!("{}s", s.0).into(),
+            source: text(&format!("{}s", s.0)),
         });
     }
     if let Some(h) = &raw.interval {
         return Ok(Schedule::Interval {
             every: Duration::from_secs(h.seconds),
-            source: h.source.trim().into(),
+            source: text(h.source.trim()),
         });
     }
     match &raw.cron {
         Some(c) => Ok(match &c.kind {
-            CronKind::Pattern(p) => Schedule::Cron(p.clone(), c.source.trim().into()),
+            CronKind::Pattern(p) => Schedule::Cron(p.clone(), text(c.source.trim())),
             CronKind::Reboot => Schedule::Reboot,
         }),
         None => err(
