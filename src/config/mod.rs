@@ -137,7 +137,8 @@ impl Command {
 }
 
 /// One valid task, defaults applied. Kept small, as a daemon may hold tens of thousands:
-/// times in whole seconds (the file gives them so), and what few tasks set in one box.
+/// times in whole seconds (the file gives them so), and what few tasks set in one
+/// record, shared by the tasks that set the same.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     /// Shared with the registry's key and the timers that name the task.
