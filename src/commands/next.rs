@@ -27,12 +27,12 @@ pub fn run(path: &Path, count: usize, from: Option<&str>, ids: &[String]) -> Res
     let loaded = load_reporting(path)?;
     let tasks = &loaded.config.tasks;
     let chosen: Vec<&Task> = if ids.is_empty() {
-        tasks.iter().filter(|t| t.enabled).collect()
+        tasks.iter().filter(|t| t.enabled).map(|t| &**t).collect()
     } else {
         let mut chosen = Vec::new();
         for id in ids {
             match tasks.iter().find(|t| *t.id == **id) {
-                Some(t) => chosen.push(t),
+                Some(t) => chosen.push(&**t),
                 None => {
                     return Err(Fatal::new(
                         1,

@@ -715,7 +715,7 @@ struct Walk<'a> {
     /// Set when validation (not serde) rejects an entry.
     failed_id: Option<String>,
     failed_field: Option<&'static str>,
-    tasks: Vec<Task>,
+    tasks: Vec<std::sync::Arc<Task>>,
     /// Keep valid tasks in `tasks`; otherwise only count them.
     keep: bool,
     valid: usize,
@@ -858,7 +858,7 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
                 walk.valid += 1;
                 walk.disabled += usize::from(!task.enabled);
                 if walk.keep {
-                    walk.tasks.push(task);
+                    walk.tasks.push(std::sync::Arc::new(task));
                 }
                 Ok(())
             }

@@ -34,8 +34,10 @@ pub const DEFAULT_HISTORY_LIMIT: u32 = 1000;
 /// A whole task file, every entry checked.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The valid tasks, in file order; ids are unique.
-    pub tasks: Vec<Task>,
+    /// The valid tasks, in file order; ids are unique. Each is allocated once, as
+    /// it is read, and shared from then on with the registry and the runs, so that a
+    /// large file is never held twice while the daemon starts.
+    pub tasks: Vec<std::sync::Arc<Task>>,
     pub max_concurrent: u32,
     pub shutdown_grace: Duration,
     pub shell: String,

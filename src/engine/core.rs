@@ -238,7 +238,7 @@ impl Core {
         for task in tasks {
             let id = task.id.clone();
             let last = last_fired.get(&*task.id).copied();
-            core.add(Arc::new(task), now, boot);
+            core.add(task, now, boot);
             if let Some(last) = last {
                 core.resume(&id, last, now);
             }
@@ -767,7 +767,7 @@ impl Core {
             self.plan(&id, now, false);
         }
         for task in &plan.added {
-            self.add(Arc::new(task.clone()), now, false);
+            self.add(task.clone(), now, false);
         }
     }
 

@@ -512,7 +512,7 @@ pub fn exec_once(config: &Config, task_id: &str) -> Result<u8, Fatal> {
     };
     let job = Job {
         run_id: format!("exec-{}", std::process::id()),
-        task: Arc::new(task.clone()),
+        task: task.clone(),
         attempt: 1,
         shell: Arc::from(config.shell.as_str()),
         python: Arc::from(config.python.as_str()),

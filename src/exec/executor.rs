@@ -212,7 +212,7 @@ mod tests {
         let mut config = crate::config::from_test_yaml(&yaml);
         Job {
             run_id: "t-1".into(),
-            task: Arc::new(config.tasks.remove(0)),
+            task: config.tasks.remove(0),
             attempt: 1,
             shell: Arc::from("/bin/sh"),
             python: Arc::from("python3"),

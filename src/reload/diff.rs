@@ -9,18 +9,19 @@
 //! - a new task is added.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::Task;
 
 /// The changes, by kind.
 #[derive(Debug, Default)]
 pub struct Plan {
-    pub added: Vec<Task>,
+    pub added: Vec<Arc<Task>>,
     pub removed: Vec<String>,
     /// Changed in a way that moves its firings.
-    pub replanned: Vec<Task>,
+    pub replanned: Vec<Arc<Task>>,
     /// Changed, but fires as before.
-    pub updated: Vec<Task>,
+    pub updated: Vec<Arc<Task>>,
     pub unchanged: usize,
     /// Ids whose entries became invalid; their previous definitions stay.
     pub kept: Vec<String>,
@@ -50,7 +51,7 @@ impl Plan {
 /// the new file's rejected entries (those whose id could be read).
 pub fn diff<'a>(
     old: impl Iterator<Item = &'a Task>,
-    new: &[Task],
+    new: &[Arc<Task>],
     invalid: &HashSet<String>,
 ) -> Plan {
     let old: HashMap<&str, &Task> = old.map(|t| (&*t.id, t)).collect();
@@ -58,7 +59,7 @@ pub fn diff<'a>(
     for task in new {
         match old.get(&*task.id) {
             None => plan.added.push(task.clone()),
-            Some(prev) if *prev == task => plan.unchanged += 1,
+            Some(prev) if **prev == **task => plan.unchanged += 1,
             Some(prev) if prev.schedule_differs(task) || prev.enabled != task.enabled => {
                 plan.replanned.push(task.clone())
             }
@@ -87,8 +88,12 @@ mod tests {
     use super::*;
     use crate::config::from_test_yaml as config;
 
-    fn tasks(yaml: &str) -> Vec<Task> {
+    fn tasks(yaml: &str) -> Vec<Arc<Task>> {
         config(yaml).tasks
+    }
+
+    fn plan(old: &[Arc<Task>], new: &[Arc<Task>], invalid: &HashSet<String>) -> Plan {
+        diff(old.iter().map(|t| &**t), new, invalid)
     }
 
     #[test]
@@ -111,8 +116,8 @@ mod tests {
              - {task_id: fresh, cron: '* * * * *', entry_point: a}\n",
         );
         let invalid: HashSet<String> = ["typo".to_owned()].into();
-        let plan = diff(old.iter(), &new, &invalid);
-        let ids = |v: &[Task]| v.iter().map(|t| t.id.to_string()).collect::<Vec<_>>();
+        let plan = plan(&old, &new, &invalid);
+        let ids = |v: &[Arc<Task>]| v.iter().map(|t| t.id.to_string()).collect::<Vec<_>>();
         assert_eq!(plan.unchanged, 1);
         assert_eq!(ids(&plan.replanned), ["resched", "disable"]);
         assert_eq!(ids(&plan.updated), ["recmd"]);
@@ -132,8 +137,8 @@ mod tests {
         let new = tasks(
             "tasks:\n- {task_id: c, cron: '0 3 * * *', entry_point: a, timezone: Asia/Tokyo}\n",
         );
-        assert_eq!(diff(old.iter(), &new, &HashSet::new()).replanned.len(), 1);
+        assert_eq!(plan(&old, &new, &HashSet::new()).replanned.len(), 1);
         let new = tasks("tasks:\n- {task_id: c, cron: '0 3 * * *', entry_point: a, timezone: UTC, jitter_seconds: 5}\n");
-        assert_eq!(diff(old.iter(), &new, &HashSet::new()).replanned.len(), 1);
+        assert_eq!(plan(&old, &new, &HashSet::new()).replanned.len(), 1);
     }
 }
