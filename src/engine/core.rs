@@ -98,6 +98,45 @@ pub struct StartRun {
     pub due: Tick,
 }
 
+/// An optional wall-clock instant in 12 bytes, where `Option<Timestamp>` takes 24:
+/// every task holds two and every pending firing one. Seconds in two halves (so the
+/// alignment is 4) and nanoseconds, with an out-of-range nanosecond for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedWall([u32; 3]);
+
+impl PackedWall {
+    const NONE: PackedWall = PackedWall([0, 0, i32::MIN as u32]);
+
+    fn new(wall: Option<Timestamp>) -> PackedWall {
+        match wall {
+            None => PackedWall::NONE,
+            Some(t) => {
+                let secs = t.as_second() as u64;
+                // Nanoseconds of a timestamp are within ±999,999,999, never i32::MIN.
+                PackedWall([
+                    secs as u32,
+                    (secs >> 32) as u32,
+                    t.subsec_nanosecond() as u32,
+                ])
+            }
+        }
+    }
+
+    fn get(self) -> Option<Timestamp> {
+        let [lo, hi, nanos] = self.0;
+        if self == PackedWall::NONE {
+            return None;
+        }
+        let secs = (u64::from(hi) << 32 | u64::from(lo)) as i64;
+        // Made from a valid timestamp by `new`, so always valid again.
+        Timestamp::new(secs, nanos as i32).ok()
+    }
+
+    fn is_some(self) -> bool {
+        self != PackedWall::NONE
+    }
+}
+
 /// A timer on the wheel.
 #[derive(Clone, Debug)]
 enum Timer {
@@ -106,7 +145,7 @@ enum Timer {
     Fire {
         task: Arc<str>,
         grid: Tick,
-        wall: Option<Timestamp>,
+        wall: PackedWall,
     },
     /// A retry of a failed run.
     Retry {
@@ -133,14 +172,14 @@ struct Entry {
     /// The pending firing timer.
     timer: Option<Key>,
     /// For cron tasks: the wall instant the pending timer stands for.
-    next_wall: Option<Timestamp>,
+    next_wall: PackedWall,
     /// Runs running or waiting for a worker.
     active: u32,
     /// The run to start when the current one ends (overlap queue or replace); boxed,
     /// as it is rare, to keep the entry small.
     queued: Option<Box<Pending>>,
     /// The last firing that ran, on the wall clock.
-    last_wall: Option<Timestamp>,
+    last_wall: PackedWall,
 }
 
 /// A run waiting for a worker; the heap pops the highest priority, then the earliest.
@@ -272,7 +311,7 @@ impl Core {
                 }
             }
             Schedule::Cron(cron, _) => {
-                entry.last_wall = Some(last);
+                entry.last_wall = PackedWall::new(Some(last));
                 let mut missed = 0u32;
                 let mut latest = None;
                 let mut t = last;
@@ -309,7 +348,7 @@ impl Core {
                 Timer::Fire {
                     task: id.clone(),
                     grid: now.mono,
-                    wall: Some(scheduled),
+                    wall: PackedWall::new(Some(scheduled)),
                 },
             );
             if let Some(entry) = self.tasks.get_mut(id) {
@@ -325,10 +364,10 @@ impl Core {
             task,
             phase: now.mono,
             timer: None,
-            next_wall: None,
+            next_wall: PackedWall::NONE,
             active: 0,
             queued: None,
-            last_wall: None,
+            last_wall: PackedWall::NONE,
         });
         self.tasks.insert(id.clone(), entry);
         self.plan(&id, now, boot);
@@ -342,7 +381,7 @@ impl Core {
         if let Some(key) = entry.timer.take() {
             self.wheel.cancel(key);
         }
-        entry.next_wall = None;
+        entry.next_wall = PackedWall::NONE;
         if !entry.task.enabled || !self.firing {
             return;
         }
@@ -353,7 +392,7 @@ impl Core {
                 (schedule::next_on_grid(entry.phase, every, now.mono), None)
             }
             Schedule::Cron(cron, source) => {
-                let after = entry.last_wall.map_or(now.wall, |l| l.max(now.wall));
+                let after = entry.last_wall.get().map_or(now.wall, |l| l.max(now.wall));
                 match self.next_cron_memo(cron, source, &task.zone, after) {
                     Some(t) => (now.tick_at(t), Some(t)),
                     None => {
@@ -371,11 +410,11 @@ impl Core {
             Timer::Fire {
                 task: id.clone(),
                 grid,
-                wall,
+                wall: PackedWall::new(wall),
             },
         );
         if let Some(entry) = self.tasks.get_mut(id) {
-            entry.next_wall = wall;
+            entry.next_wall = PackedWall::new(wall);
             entry.timer = Some(key);
         }
     }
@@ -447,7 +486,7 @@ impl Core {
         while let Some((_, deadline, timer)) = self.wheel.poll(until.max(now.mono)) {
             match timer {
                 Timer::Fire { task, grid, wall } => {
-                    self.fire(&task, grid, wall, deadline, now, &mut actions)
+                    self.fire(&task, grid, wall.get(), deadline, now, &mut actions)
                 }
                 Timer::Retry {
                     task,
@@ -481,7 +520,7 @@ impl Core {
         };
         entry.timer = None;
         let scheduled = wall.unwrap_or_else(|| now.wall_at(grid));
-        entry.last_wall = Some(scheduled);
+        entry.last_wall = PackedWall::new(Some(scheduled));
         if let Schedule::Interval { every, .. } = &entry.task.schedule {
             let every = (every.as_micros() as u64).max(1);
             let missed = now.mono.saturating_sub(grid) / every;
@@ -671,12 +710,12 @@ impl Core {
             let Some(entry) = self.tasks.get_mut(&id) else {
                 continue;
             };
-            let Some(wall) = entry.next_wall else {
+            let Some(wall) = entry.next_wall.get() else {
                 continue;
             };
             let stepped_far_back = wall.duration_since(now.wall) > BIG_STEP_BACK;
             if stepped_far_back {
-                entry.last_wall = None;
+                entry.last_wall = PackedWall::NONE;
                 self.plan(&id, now, false);
                 continue;
             }
@@ -691,7 +730,7 @@ impl Core {
                 Timer::Fire {
                     task: id.clone(),
                     grid,
-                    wall: Some(wall),
+                    wall: PackedWall::new(Some(wall)),
                 },
             ));
         }
@@ -759,7 +798,7 @@ impl Core {
             if let Some(entry) = self.tasks.get_mut(&id) {
                 entry.task = Arc::new(same_id(task, &entry.task));
                 entry.phase = now.mono;
-                entry.last_wall = None;
+                entry.last_wall = PackedWall::NONE;
                 if !task.enabled {
                     entry.queued = None;
                 }
@@ -806,4 +845,32 @@ fn same_id(new: &Task, old: &Task) -> Task {
     let mut task = new.clone();
     task.id = old.id.clone();
     task
+}
+
+#[cfg(test)]
+mod packed_wall {
+    use super::PackedWall;
+    use jiff::Timestamp;
+
+    #[test]
+    fn a_packed_wall_instant_is_the_instant_or_none() {
+        let instants = [
+            Timestamp::MIN,
+            Timestamp::new(-1, -500_000_000).unwrap(),
+            Timestamp::new(-1, 0).unwrap(),
+            Timestamp::UNIX_EPOCH,
+            Timestamp::new(0, 1).unwrap(),
+            Timestamp::new(1_764_000_000, 999_999_999).unwrap(),
+            Timestamp::new(1 << 33, 123).unwrap(),
+            Timestamp::MAX,
+        ];
+        for t in instants {
+            let packed = PackedWall::new(Some(t));
+            assert!(packed.is_some(), "{t}");
+            assert_eq!(packed.get(), Some(t));
+        }
+        assert_eq!(PackedWall::new(None).get(), None);
+        assert!(!PackedWall::NONE.is_some());
+        assert_eq!(std::mem::size_of::<PackedWall>(), 12);
+    }
 }

@@ -4,6 +4,9 @@
 use super::*;
 use std::fmt::Write as _;
 
+/// `NIL` as a slab index, for walks that index with `usize`.
+const NIL_IX: usize = NIL as usize;
+
 impl<T> Wheel<T> {
     /// Human-readable dump of the whole structure for assertion messages.
     /// Every walk is bounded by the slab size so a corrupted (cyclic) list
@@ -14,15 +17,17 @@ impl<T> Wheel<T> {
             self.elapsed,
             self.len,
             self.entries.len(),
-            self.free_head as isize
+            self.free_head as i64
         );
         let walk = |list: Links| {
             let mut items = Vec::new();
-            let mut cursor = list.head;
-            while cursor != NIL && cursor < self.entries.len() && items.len() <= self.entries.len()
+            let mut cursor = list.head as usize;
+            while cursor != NIL_IX
+                && cursor < self.entries.len()
+                && items.len() <= self.entries.len()
             {
                 items.push((cursor, self.entries[cursor].deadline));
-                cursor = self.entries[cursor].next;
+                cursor = self.entries[cursor].next as usize;
             }
             items
         };
@@ -50,8 +55,8 @@ impl<T> Wheel<T> {
     /// Walks one list checking links, liveness and `home`; returns members.
     fn check_list(&self, list: Links, home: Home, seen: &mut [bool]) -> Vec<usize> {
         let mut members = Vec::new();
-        let (mut prev, mut cursor) = (NIL, list.head);
-        while cursor != NIL {
+        let (mut prev, mut cursor) = (NIL_IX, list.head as usize);
+        while cursor != NIL_IX {
             assert!(
                 cursor < self.entries.len() && members.len() < self.entries.len(),
                 "{home:?}: link {cursor} out of range or cycle after {members:?}\n{}",
@@ -70,7 +75,7 @@ impl<T> Wheel<T> {
                 self.dump()
             );
             assert_eq!(
-                entry.prev,
+                entry.prev as usize,
                 prev,
                 "{home:?}: bad prev link of {cursor}\n{}",
                 self.dump()
@@ -78,10 +83,10 @@ impl<T> Wheel<T> {
             assert!(!seen[cursor], "cell {cursor} linked twice\n{}", self.dump());
             seen[cursor] = true;
             members.push(cursor);
-            (prev, cursor) = (cursor, entry.next);
+            (prev, cursor) = (cursor, entry.next as usize);
         }
         assert_eq!(
-            list.tail,
+            list.tail as usize,
             prev,
             "{home:?}: tail is not the last member\n{}",
             self.dump()
@@ -165,8 +170,8 @@ impl<T> Wheel<T> {
             self.dump()
         );
         // Invariant 6: the free list holds exactly the vacant cells.
-        let (mut cursor, mut free) = (self.free_head, 0);
-        while cursor != NIL {
+        let (mut cursor, mut free) = (self.free_head as usize, 0);
+        while cursor != NIL_IX {
             assert!(
                 cursor < self.entries.len() && free < self.entries.len(),
                 "free list out of range or cyclic at {cursor}\n{}",
@@ -178,7 +183,7 @@ impl<T> Wheel<T> {
                 self.dump()
             );
             free += 1;
-            cursor = self.entries[cursor].next;
+            cursor = self.entries[cursor].next as usize;
         }
         assert_eq!(
             free + self.len,

@@ -83,6 +83,7 @@
 //!    matches.
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// Bits of the deadline consumed by one level.
 const SLOT_BITS: usize = 6;
@@ -90,15 +91,19 @@ const SLOT_BITS: usize = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
 /// `ceil(64 / 6)`: enough levels to cover every `u64` deadline.
 const NUM_LEVELS: usize = 64_usize.div_ceil(SLOT_BITS);
+/// A slab index in the intrusive lists and keys: four bytes, not eight, as there is
+/// one pair per entry. The wheel holds a daemon's timers, one or two per task, far
+/// fewer than `NIL` (a task file is at most 16 MiB).
+type Link = u32;
 /// Null link in the intrusive lists and the free list.
-const NIL: usize = usize::MAX;
+const NIL: Link = Link::MAX;
 
 /// Handle to one inserted entry. Only meaningful for the wheel that issued
 /// it; once the entry fired or was cancelled the key is stale forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
-    index: usize,
-    generation: u64,
+    generation: NonZeroU64,
+    index: Link,
 }
 
 /// Which intrusive list a live entry is linked into. Bytes, not words: there is one
@@ -125,8 +130,8 @@ impl Home {
 /// are `NIL` or neither is).
 #[derive(Clone, Copy, Debug)]
 struct Links {
-    head: usize,
-    tail: usize,
+    head: Link,
+    tail: Link,
 }
 
 impl Links {
@@ -157,8 +162,9 @@ impl Slot {
 /// One slab cell.
 struct Entry<T> {
     /// Bumped each time the cell is vacated, so keys of earlier occupants go
-    /// stale (u64: cannot wrap in the lifetime of a process).
-    generation: u64,
+    /// stale (u64: cannot wrap in the lifetime of a process). Never zero, so that
+    /// an `Option<Key>` is as small as a key.
+    generation: NonZeroU64,
     /// `Some` iff the cell is live; vacant cells are on the free list.
     payload: Option<T>,
     /// Deadline in ms (meaningless while vacant).
@@ -166,10 +172,10 @@ struct Entry<T> {
     /// The list the entry is linked into (meaningless while vacant).
     home: Home,
     /// Previous entry in `home`'s list, `NIL` at the head.
-    prev: usize,
+    prev: Link,
     /// Next entry in `home`'s list, `NIL` at the tail; while vacant, the
     /// next vacant cell of the free list.
-    next: usize,
+    next: Link,
 }
 
 /// A hierarchical timing wheel of entries carrying a payload `T`.
@@ -180,7 +186,7 @@ pub struct Wheel<T> {
     /// The slab. Its length only grows, to the peak number of live entries.
     entries: Vec<Entry<T>>,
     /// Head of the free list of vacant cells in `entries` (`NIL` if none).
-    free_head: usize,
+    free_head: Link,
     /// Number of live entries (invariant 1).
     len: usize,
     /// Per level, bit `s` set iff slot `s` is non-empty (invariant 4).
@@ -222,38 +228,38 @@ fn slot_start(elapsed: u64, level: usize, slot: usize) -> u64 {
 }
 
 /// Links `idx` into `list` right after `after` (`NIL`: at the front).
-fn link_after<T>(entries: &mut [Entry<T>], list: &mut Links, after: usize, idx: usize) {
+fn link_after<T>(entries: &mut [Entry<T>], list: &mut Links, after: Link, idx: Link) {
     let next = if after == NIL {
         list.head
     } else {
-        entries[after].next
+        entries[after as usize].next
     };
-    entries[idx].prev = after;
-    entries[idx].next = next;
+    entries[idx as usize].prev = after;
+    entries[idx as usize].next = next;
     if after == NIL {
         list.head = idx;
     } else {
-        entries[after].next = idx;
+        entries[after as usize].next = idx;
     }
     if next == NIL {
         list.tail = idx;
     } else {
-        entries[next].prev = idx;
+        entries[next as usize].prev = idx;
     }
 }
 
 /// Unlinks `idx` from `list` (which must be the list it is in).
-fn unlink<T>(entries: &mut [Entry<T>], list: &mut Links, idx: usize) {
-    let (prev, next) = (entries[idx].prev, entries[idx].next);
+fn unlink<T>(entries: &mut [Entry<T>], list: &mut Links, idx: Link) {
+    let (prev, next) = (entries[idx as usize].prev, entries[idx as usize].next);
     if prev == NIL {
         list.head = next;
     } else {
-        entries[prev].next = next;
+        entries[prev as usize].next = next;
     }
     if next == NIL {
         list.tail = prev;
     } else {
-        entries[next].prev = prev;
+        entries[next as usize].prev = prev;
     }
 }
 
@@ -299,28 +305,34 @@ impl<T> Wheel<T> {
     /// deadlines already behind `elapsed`, which are due at the next poll).
     pub fn insert(&mut self, deadline: u64, payload: T) -> Key {
         let index = if self.free_head == NIL {
+            // A task file is at most 16 MiB, so the timers of its tasks are far fewer
+            // than NIL; the slab never reaches it.
+            let index = Link::try_from(self.entries.len())
+                .ok()
+                .filter(|&i| i != NIL)
+                .expect("fewer timers than 2^32 - 1");
             self.entries.push(Entry {
-                generation: 0,
+                generation: NonZeroU64::MIN,
                 payload: None,
                 deadline,
                 home: Home::Overdue,
                 prev: NIL,
                 next: NIL,
             });
-            self.entries.len() - 1
+            index
         } else {
             let index = self.free_head;
-            self.free_head = self.entries[index].next;
+            self.free_head = self.entries[index as usize].next;
             index
         };
-        let entry = &mut self.entries[index];
+        let entry = &mut self.entries[index as usize];
         entry.payload = Some(payload);
         entry.deadline = deadline;
         self.len += 1;
         self.place(index);
         Key {
             index,
-            generation: self.entries[index].generation,
+            generation: self.entries[index as usize].generation,
         }
     }
 
@@ -334,7 +346,8 @@ impl<T> Wheel<T> {
 
     /// Deadline of a live entry; `None` for a stale key.
     pub fn deadline(&self, key: Key) -> Option<u64> {
-        self.is_live(key).then(|| self.entries[key.index].deadline)
+        self.is_live(key)
+            .then(|| self.entries[key.index as usize].deadline)
     }
 
     /// The exact earliest deadline among live entries, `None` when empty.
@@ -343,7 +356,7 @@ impl<T> Wheel<T> {
     /// of the lowest occupied level (module doc, invariants 3 and 5).
     pub fn next_deadline(&self) -> Option<u64> {
         if self.overdue.head != NIL {
-            return Some(self.entries[self.overdue.head].deadline);
+            return Some(self.entries[self.overdue.head as usize].deadline);
         }
         self.first_occupied()
             .map(|(level, slot)| self.slots[level * SLOTS + slot].min)
@@ -379,7 +392,7 @@ impl<T> Wheel<T> {
             self.occupied[level] &= !(1 << slot);
             let mut cursor = head;
             while cursor != NIL {
-                let next = self.entries[cursor].next;
+                let next = self.entries[cursor as usize].next;
                 self.place(cursor);
                 cursor = next;
             }
@@ -392,7 +405,7 @@ impl<T> Wheel<T> {
 
     fn is_live(&self, key: Key) -> bool {
         self.entries
-            .get(key.index)
+            .get(key.index as usize)
             .is_some_and(|e| e.generation == key.generation && e.payload.is_some())
     }
 
@@ -411,23 +424,23 @@ impl<T> Wheel<T> {
 
     /// Links the (already unlinked) live entry `idx` into the list its
     /// deadline calls for, maintaining invariants 2–5.
-    fn place(&mut self, idx: usize) {
-        let deadline = self.entries[idx].deadline;
+    fn place(&mut self, idx: Link) {
+        let deadline = self.entries[idx as usize].deadline;
         if deadline < self.elapsed {
             // Walk back from the tail past later deadlines: keeps the list
             // sorted, and ties stay in insertion order.
             let mut after = self.overdue.tail;
-            while after != NIL && self.entries[after].deadline > deadline {
-                after = self.entries[after].prev;
+            while after != NIL && self.entries[after as usize].deadline > deadline {
+                after = self.entries[after as usize].prev;
             }
-            self.entries[idx].home = Home::Overdue;
+            self.entries[idx as usize].home = Home::Overdue;
             link_after(&mut self.entries, &mut self.overdue, after, idx);
             return;
         }
         let level = level_for(self.elapsed, deadline);
         let slot = slot_for(deadline, level);
         let cell = &mut self.slots[level * SLOTS + slot];
-        self.entries[idx].home = Home::slot(level, slot);
+        self.entries[idx as usize].home = Home::slot(level, slot);
         link_after(&mut self.entries, &mut cell.list, NIL, idx);
         if deadline < cell.min {
             (cell.min, cell.min_count) = (deadline, 1);
@@ -438,9 +451,9 @@ impl<T> Wheel<T> {
     }
 
     /// Unlinks live entry `idx`, vacates its cell and returns its contents.
-    fn remove(&mut self, idx: usize) -> (Key, u64, T) {
-        let deadline = self.entries[idx].deadline;
-        match self.entries[idx].home {
+    fn remove(&mut self, idx: Link) -> (Key, u64, T) {
+        let deadline = self.entries[idx as usize].deadline;
+        match self.entries[idx as usize].home {
             Home::Overdue => unlink(&mut self.entries, &mut self.overdue, idx),
             Home::Slot { level, slot } => {
                 let (level, slot) = (usize::from(level), usize::from(slot));
@@ -457,26 +470,26 @@ impl<T> Wheel<T> {
                         (cell.min, cell.min_count) = (u64::MAX, 0);
                         let mut cursor = cell.list.head;
                         while cursor != NIL {
-                            let d = self.entries[cursor].deadline;
+                            let d = self.entries[cursor as usize].deadline;
                             if d < cell.min {
                                 (cell.min, cell.min_count) = (d, 1);
                             } else if d == cell.min {
                                 cell.min_count += 1;
                             }
-                            cursor = self.entries[cursor].next;
+                            cursor = self.entries[cursor as usize].next;
                         }
                     }
                 }
             }
         }
-        let entry = &mut self.entries[idx];
+        let entry = &mut self.entries[idx as usize];
         let key = Key {
             index: idx,
             generation: entry.generation,
         };
         // Callers pass only live entries (checked key or a list member).
         let payload = entry.payload.take().expect("remove() of a vacant cell");
-        entry.generation += 1;
+        entry.generation = entry.generation.saturating_add(1);
         entry.next = self.free_head;
         self.free_head = idx;
         self.len -= 1;

@@ -130,7 +130,7 @@ fn three_in_one_slot(same_deadline: bool) -> (Wheel<u64>, [Key; 3], [u64; 3]) {
     let middle = w.insert(ds[1], ds[1]);
     let head = w.insert(ds[2], ds[2]);
     w.check_invariants();
-    let home = |k: Key| w.entries[k.index].home;
+    let home = |k: Key| w.entries[k.index as usize].home;
     assert_eq!(home(head), home(tail));
     assert_eq!(home(middle), home(tail));
     assert_eq!(w.slots[SLOTS + 31].list.head, head.index);
@@ -212,7 +212,7 @@ fn stale_keys_are_rejected() {
     );
     let foreign = Key {
         index: 99,
-        generation: 0,
+        generation: NonZeroU64::MIN,
     };
     assert_eq!(w.cancel(foreign), None);
     w.check_invariants();
