@@ -1303,8 +1303,8 @@ mod tests {
     /// Tasks that set the same extras (here through `defaults`) or write the same
     /// schedule share one copy of them.
     #[test]
-    fn tasks_share_equal_extras_and_schedule_texts() {
-        let text = "defaults:\n  env: {PATH: /usr/bin, LANG: C}\n  working_dir: /srv\ntasks:\n  - {task_id: a, interval_seconds: 5, entry_point: x}\n  - {task_id: b, interval_seconds: 5, entry_point: y}\n  - {task_id: c, interval_seconds: 5, entry_point: z, env: {LANG: de_DE}}\n";
+    fn tasks_share_equal_extras_schedule_texts_and_zones() {
+        let text = "defaults:\n  env: {PATH: /usr/bin, LANG: C}\n  working_dir: /srv\ntasks:\n  - {task_id: a, interval_seconds: 5, entry_point: x}\n  - {task_id: b, interval_seconds: 5, entry_point: y}\n  - {task_id: c, interval_seconds: 5, entry_point: z, env: {LANG: de_DE}}\n  - {task_id: d, cron: '0 3 * * *', entry_point: x, timezone: Asia/Tokyo}\n  - {task_id: e, cron: '0 3 * * *', entry_point: x, timezone: Asia/Tokyo}\n";
         let loaded = parse_text("e.yaml", text, Format::Yaml, &ctx()).expect("a good file");
         let t = &loaded.config.tasks;
         let extra = |i: usize| t[i].extra.as_ref().expect("extras");
@@ -1324,6 +1324,10 @@ mod tests {
         };
         assert!(std::sync::Arc::ptr_eq(&source(0), &source(2)));
         assert_eq!(&*source(0), "5s");
+        // The system zone (UTC here), and a zone two tasks name.
+        assert!(std::sync::Arc::ptr_eq(&t[0].zone, &t[2].zone));
+        assert!(std::sync::Arc::ptr_eq(&t[3].zone, &t[4].zone));
+        assert_eq!((&*t[0].zone.name, &*t[4].zone.name), ("UTC", "Asia/Tokyo"));
     }
 
     /// The hash tells every kind of small edit from the unchanged text.

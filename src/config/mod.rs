@@ -76,14 +76,33 @@ impl Schedule {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run by the configured shell with `-c`.
-    Shell(String),
+    Shell(Box<str>),
     /// argv, no shell.
     Exec(Argv),
-    /// Import `module` and call `function()`.
-    Python {
-        module: Box<str>,
-        function: Box<str>,
-    },
+    /// Import a module and call one of its functions.
+    Python(PythonTarget),
+}
+
+/// A python task's `module.path:function`, as one string (a task keeps one allocation
+/// for it, not two). Validation leaves exactly one `:` in it, between the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonTarget(Box<str>);
+
+impl PythonTarget {
+    /// The target `module:function`; `module` holds no `:`.
+    pub fn new(module: &str, function: &str) -> PythonTarget {
+        PythonTarget(format!("{module}:{function}").into())
+    }
+
+    /// The dotted module path.
+    pub fn module(&self) -> &str {
+        self.0.split_once(':').map_or(&*self.0, |(m, _)| m)
+    }
+
+    /// The function to call.
+    pub fn function(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, f)| f)
+    }
 }
 
 /// An exec task's argv: the program, then its arguments. Kept as one string with a
@@ -133,7 +152,7 @@ impl Command {
         match self {
             Command::Shell(_) => TaskType::Shell,
             Command::Exec(_) => TaskType::Exec,
-            Command::Python { .. } => TaskType::Python,
+            Command::Python(_) => TaskType::Python,
         }
     }
 }
@@ -148,7 +167,8 @@ pub struct Task {
     pub enabled: bool,
     pub schedule: Schedule,
     /// Zone for cron schedules and for displaying times.
-    pub zone: Zone,
+    /// Shared by the tasks of a file that take the same zone.
+    pub zone: std::sync::Arc<Zone>,
     pub command: Command,
     pub overlap: Overlap,
     pub retries: u32,

@@ -11,8 +11,8 @@ use crate::config::schema::{
     CronKind, EntryPoint, RawDefaults, RawHeader, RawTask, TaskType, Zone,
 };
 use crate::config::{
-    Argv, Command, Config, Extra, Schedule, Task, DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE,
-    DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
+    Argv, Command, Config, Extra, PythonTarget, Schedule, Task, DEFAULT_HISTORY_LIMIT,
+    DEFAULT_KILL_GRACE, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
 };
 
 /// What validation needs from the machine.
@@ -102,10 +102,12 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
         id: raw.task_id.0.into(),
         enabled: raw.enabled.or(d.enabled).unwrap_or(true),
         schedule,
-        zone: raw
-            .timezone
-            .or_else(|| d.timezone.clone())
-            .unwrap_or_else(|| ctx.system_zone.clone()),
+        zone: shared_zone(
+            raw.timezone
+                .as_ref()
+                .or(d.timezone.as_ref())
+                .unwrap_or(&ctx.system_zone),
+        ),
         command,
         timeout_secs: raw
             .timeout_seconds
@@ -140,6 +142,21 @@ type Memo<T> = std::cell::RefCell<std::collections::HashSet<Arc<T>>>;
 thread_local! {
     static EXTRAS: Memo<Extra> = Memo::default();
     static TEXTS: Memo<str> = Memo::default();
+    /// By name: the zones of one file are few (the tz database holds about 600).
+    static ZONES: std::cell::RefCell<Vec<Arc<Zone>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `zone`, shared with the tasks read before that take the same.
+fn shared_zone(zone: &Zone) -> Arc<Zone> {
+    ZONES.with(|memo| {
+        let mut zones = memo.borrow_mut();
+        if let Some(known) = zones.iter().find(|z| z.name == zone.name) {
+            return known.clone();
+        }
+        let shared = Arc::new(zone.clone());
+        zones.push(shared.clone());
+        shared
+    })
 }
 
 /// `value`, shared with the tasks read before that had an equal one.
@@ -166,6 +183,7 @@ fn text(text: &str) -> Arc<str> {
 pub fn forget_shared() {
     EXTRAS.with(|set| set.borrow_mut().clear());
     TEXTS.with(|set| set.borrow_mut().clear());
+    ZONES.with(|zones| zones.borrow_mut().clear());
 }
 
 fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
@@ -214,7 +232,7 @@ fn command(task_type: TaskType, entry: Option<EntryPoint>) -> Result<Command, Fi
             if s.trim().is_empty() {
                 return err(F, "empty command");
             }
-            Ok(Command::Shell(s))
+            Ok(Command::Shell(s.into_boxed_str()))
         }
         (TaskType::Shell, EntryPoint::List(_)) => err(
             F,
@@ -244,10 +262,7 @@ fn python_target(s: &str) -> Result<Command, FieldError> {
     };
     match s.split_once(':') {
         Some((module, function)) if module.split('.').all(ident) && ident(function) => {
-            Ok(Command::Python {
-                module: module.into(),
-                function: function.into(),
-            })
+            Ok(Command::Python(PythonTarget::new(module, function)))
         }
         _ => err(
             "entry_point",
@@ -428,12 +443,12 @@ mod tests {
     fn python_target_parts() {
         let t = check("task_id: a\ninterval_seconds: 5\ntask_type: python\nentry_point: 'reports.daily:build'")
             .expect("valid task");
+        let Command::Python(target) = &t.command else {
+            panic!("{:?}", t.command);
+        };
         assert_eq!(
-            t.command,
-            Command::Python {
-                module: "reports.daily".into(),
-                function: "build".into()
-            }
+            (target.module(), target.function()),
+            ("reports.daily", "build")
         );
     }
 }

@@ -115,7 +115,7 @@ pub fn command(job: &Job, who: &Identity) -> Command {
     let mut cmd = match &task.command {
         config::Command::Shell(line) => {
             let mut c = program(&job.shell);
-            c.arg("-c").arg(line);
+            c.arg("-c").arg(&**line);
             c
         }
         config::Command::Exec(argv) => {
@@ -123,9 +123,12 @@ pub fn command(job: &Job, who: &Identity) -> Command {
             c.args(argv.args());
             c
         }
-        config::Command::Python { module, function } => {
+        config::Command::Python(target) => {
             let mut c = program(&job.python);
-            c.arg("-c").arg(PYTHON_SHIM).arg(&**module).arg(&**function);
+            c.arg("-c")
+                .arg(PYTHON_SHIM)
+                .arg(target.module())
+                .arg(target.function());
             c
         }
     };
