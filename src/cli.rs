@@ -111,6 +111,6 @@ pub struct LogArgs {
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
     pub log_format: crate::logging::LogFormat,
     /// Log level or filter (e.g. debug, or info,task=warn); overrides RUST_LOG.
-    #[arg(long, value_name = "LEVEL")]
-    pub log_level: Option<String>,
+    #[arg(long, value_name = "LEVEL", value_parser = crate::logging::parse_filter)]
+    pub log_level: Option<tracing_subscriber::filter::Targets>,
 }

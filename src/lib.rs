@@ -43,7 +43,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
             no_state,
             log,
         } => {
-            logging::init(log.log_format, log.log_level.as_deref());
+            logging::init(log.log_format, log.log_level.as_ref());
             engine::run(&engine::Options {
                 config_path: &config.path,
                 strict,
@@ -53,7 +53,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, Fatal> {
             Ok(0)
         }
         Command::Exec { config, task, log } => {
-            logging::init(log.log_format, log.log_level.as_deref());
+            logging::init(log.log_format, log.log_level.as_ref());
             let loaded = commands::load_checked(&config.path)?;
             for e in &loaded.errors {
                 tracing::error!("{e}");

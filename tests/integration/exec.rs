@@ -141,3 +141,66 @@ fn exec_of_an_unknown_task_exits_2() {
     let line = line_with(&out, "nope");
     assert!(line.contains("no valid task"), "{line}");
 }
+
+#[test]
+fn a_log_filter_sets_levels_by_target_from_the_flag_or_rust_log() {
+    let dir = TaskDir::new();
+    // The task's output lines are target `task`, at info.
+    let out = exec(&dir, "ok", &["--log-level", "info,task=warn"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("out-line"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("INFO"),
+        "other targets stay at info:\n{}",
+        out.stderr
+    );
+    let path: PathBuf = dir.write("tasks.yaml", TASKS);
+    let from_env = run(cronwheel()
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info,task=warn")
+        .args(["exec", "--config"])
+        .arg(&path)
+        .arg("ok"));
+    assert_eq!(from_env.code, 0, "{from_env:?}");
+    assert!(!from_env.stderr.contains("out-line"), "{}", from_env.stderr);
+    // The flag wins over RUST_LOG.
+    let both = run(cronwheel()
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info,task=warn")
+        .args(["exec", "--log-level", "info", "--config"])
+        .arg(&path)
+        .arg("ok"));
+    assert!(both.stderr.contains("out-line"), "{}", both.stderr);
+}
+
+#[test]
+fn a_log_filter_that_is_not_one_is_refused_and_a_bad_rust_log_is_named() {
+    let dir = TaskDir::new();
+    let out = exec(&dir, "ok", &["--log-level", "task=loud"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("--log-level") && out.stderr.contains("task=loud"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("out-line"),
+        "nothing ran:\n{}",
+        out.stderr
+    );
+    let path: PathBuf = dir.write("tasks.yaml", TASKS);
+    let bad_env = run(cronwheel()
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "task=loud")
+        .args(["exec", "--config"])
+        .arg(&path)
+        .arg("ok"));
+    assert_eq!(bad_env.code, 0, "{bad_env:?}");
+    let warning = line_with(&bad_env, "RUST_LOG ignored");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        bad_env.stderr.contains("out-line"),
+        "info applies:\n{}",
+        bad_env.stderr
+    );
+}
