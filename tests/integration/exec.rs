@@ -30,14 +30,28 @@ const TASKS: &str = "tasks:
 ";
 
 fn exec(dir: &TaskDir, task: &str, extra: &[&str]) -> Outcome {
+    exec_with_rust_log(dir, task, None, extra)
+}
+
+/// `exec`, with RUST_LOG set to `rust_log` when it is given.
+fn exec_with_rust_log(
+    dir: &TaskDir,
+    task: &str,
+    rust_log: Option<&str>,
+    extra: &[&str],
+) -> Outcome {
     let path: PathBuf = dir.write("tasks.yaml", TASKS);
-    run(cronwheel()
+    let mut cmd = cronwheel();
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    run(cmd
         .env_remove("JOURNAL_STREAM")
         .arg("exec")
         .arg("--config")
         .arg(path)
-        .arg(task)
-        .args(extra))
+        .args(extra)
+        .arg(task))
 }
 
 /// The line of stderr that holds `needle`.
@@ -154,22 +168,11 @@ fn a_log_filter_sets_levels_by_target_from_the_flag_or_rust_log() {
         "other targets stay at info:\n{}",
         out.stderr
     );
-    let path: PathBuf = dir.write("tasks.yaml", TASKS);
-    let from_env = run(cronwheel()
-        .env_remove("JOURNAL_STREAM")
-        .env("RUST_LOG", "info,task=warn")
-        .args(["exec", "--config"])
-        .arg(&path)
-        .arg("ok"));
+    let from_env = exec_with_rust_log(&dir, "ok", Some("info,task=warn"), &[]);
     assert_eq!(from_env.code, 0, "{from_env:?}");
     assert!(!from_env.stderr.contains("out-line"), "{}", from_env.stderr);
     // The flag wins over RUST_LOG.
-    let both = run(cronwheel()
-        .env_remove("JOURNAL_STREAM")
-        .env("RUST_LOG", "info,task=warn")
-        .args(["exec", "--log-level", "info", "--config"])
-        .arg(&path)
-        .arg("ok"));
+    let both = exec_with_rust_log(&dir, "ok", Some("info,task=warn"), &["--log-level", "info"]);
     assert!(both.stderr.contains("out-line"), "{}", both.stderr);
 }
 
@@ -188,13 +191,7 @@ fn a_log_filter_that_is_not_one_is_refused_and_a_bad_rust_log_is_named() {
         "nothing ran:\n{}",
         out.stderr
     );
-    let path: PathBuf = dir.write("tasks.yaml", TASKS);
-    let bad_env = run(cronwheel()
-        .env_remove("JOURNAL_STREAM")
-        .env("RUST_LOG", "task=loud")
-        .args(["exec", "--config"])
-        .arg(&path)
-        .arg("ok"));
+    let bad_env = exec_with_rust_log(&dir, "ok", Some("task=loud"), &[]);
     assert_eq!(bad_env.code, 0, "{bad_env:?}");
     let warning = line_with(&bad_env, "RUST_LOG ignored");
     assert!(warning.contains("WARN"), "{warning}");
