@@ -5,6 +5,7 @@
 //! A filter is a default level and per-target levels, `info,task=warn` (tracing's
 //! `Targets`); span and field filters are not supported.
 
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -16,12 +17,38 @@ pub enum LogFormat {
     Json,
 }
 
+/// What a filter looks like, for error messages.
+const EXPECTED: &str = "expected a level such as debug, or a list such as info,task=warn";
+
 /// Reads a filter: a level (`debug`), or a default level and per-target levels
-/// (`info,task=warn`).
+/// (`info,task=warn`). Empty parts are skipped; a bare word must be a level (a
+/// misspelt `warning` would otherwise name a target and silence everything else), and
+/// span or field filters (`[…]`) are refused.
 pub fn parse_filter(text: &str) -> Result<Targets, String> {
-    text.parse::<Targets>().map_err(|e| {
-        format!("{e} (expected a level such as debug, or a list such as info,task=warn)")
-    })
+    let parts: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return Err(format!("empty filter ({EXPECTED})"));
+    }
+    for part in &parts {
+        if part.contains('[') || part.contains('{') {
+            return Err(format!(
+                "{part:?}: span and field filters are not supported ({EXPECTED})"
+            ));
+        }
+        if !part.contains('=') && part.parse::<LevelFilter>().is_err() {
+            return Err(format!(
+                "{part:?} is not a level: off, error, warn, info, debug or trace; a target takes one as target=level ({EXPECTED})"
+            ));
+        }
+    }
+    parts
+        .join(",")
+        .parse::<Targets>()
+        .map_err(|e| format!("{e} ({EXPECTED})"))
 }
 
 /// Installs the global subscriber. `level` (already checked by [`parse_filter`]) wins
@@ -38,7 +65,9 @@ pub fn init(format: LogFormat, level: Option<&Targets>) {
         (None, None) => (info(), None),
     };
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    // The filter decides; the builder's own cap (info unless told) must not.
     let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(false);
     // Ignore "already set": tests may run several commands in one process.
@@ -66,4 +95,43 @@ pub fn init(format: LogFormat, level: Option<&Targets>) {
 
 fn info() -> Targets {
     Targets::new().with_default(tracing::Level::INFO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_filter;
+    use tracing::level_filters::LevelFilter;
+    use tracing::Level;
+
+    #[test]
+    fn a_filter_is_a_level_and_levels_by_target() {
+        let f = parse_filter(" info , task=warn ,").expect("a filter");
+        assert_eq!(f.default_level(), Some(LevelFilter::INFO));
+        assert!(!f.would_enable("task", &Level::INFO));
+        assert!(f.would_enable("task", &Level::WARN));
+        assert!(f.would_enable("cronwheel::engine", &Level::INFO));
+        assert!(!f.would_enable("cronwheel::engine", &Level::DEBUG));
+        let f = parse_filter("debug").expect("a level");
+        assert!(f.would_enable("cronwheel::engine", &Level::DEBUG));
+        assert!(!f.would_enable("cronwheel::engine", &Level::TRACE));
+        let f = parse_filter("warn,cronwheel::engine=trace").expect("a filter");
+        assert!(f.would_enable("cronwheel::engine::core", &Level::TRACE));
+        assert!(!f.would_enable("cronwheel::exec", &Level::INFO));
+    }
+
+    #[test]
+    fn what_is_not_a_filter_is_refused_with_the_reason() {
+        for (text, reason) in [
+            ("", "empty filter"),
+            (" , ", "empty filter"),
+            ("warning", "\"warning\" is not a level"),
+            ("dbug,task=warn", "\"dbug\" is not a level"),
+            ("x[span]=debug", "span and field filters"),
+            ("x[{field}]=debug", "span and field filters"),
+            ("task=loud", "expected a level"),
+        ] {
+            let e = parse_filter(text).expect_err(text);
+            assert!(e.contains(reason), "{text:?}: {e}");
+        }
+    }
 }

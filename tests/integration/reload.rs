@@ -219,11 +219,17 @@ fn a_deleted_file_keeps_the_tasks_and_its_return_reloads() {
 
 #[test]
 fn a_touch_reloads_nothing() {
-    let mut d = Daemon::start(&format!("tasks:{TICK}"));
-    let file = d.task_file();
-    // Same bytes, new mtime: a change event with nothing to reload.
+    let dir = TaskDir::new();
+    let file = dir.write("tasks.yaml", format!("tasks:{TICK}"));
+    let mut d = Daemon::start_in(dir, &file, &["--log-level", "debug"], &[]);
+    // Same bytes, new mtime: a change event with nothing to reload, told at debug.
     let same = std::fs::read_to_string(&file).unwrap();
     write_in_place(&file, &same);
+    let touched = d.wait_for(
+        |v| message(v) == "task file touched but unchanged; nothing to reload",
+        WAIT,
+    );
+    assert_eq!(str_field(&touched, "level"), "DEBUG", "{touched}");
     let mark = d.mark();
     // Past the debounce: two ticks later, a real change.
     d.wait_count_since(mark, 2, |v| is_end(v, "tick"), WAIT);
