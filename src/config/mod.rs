@@ -89,8 +89,10 @@ pub enum Command {
 pub struct PythonTarget(Box<str>);
 
 impl PythonTarget {
-    /// The target `module:function`; `module` holds no `:`.
+    /// The target `module:function`; neither holds a `:` (validation checked both
+    /// are identifiers).
     pub fn new(module: &str, function: &str) -> PythonTarget {
+        debug_assert!(!module.contains(':') && !function.contains(':'));
         PythonTarget(format!("{module}:{function}").into())
     }
 

@@ -101,8 +101,14 @@ pub struct StartRun {
 /// An optional wall-clock instant in 12 bytes, where `Option<Timestamp>` takes 24:
 /// every task holds two and every pending firing one. Seconds in two halves (so the
 /// alignment is 4) and nanoseconds, with an out-of-range nanosecond for none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct PackedWall([u32; 3]);
+
+impl std::fmt::Debug for PackedWall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
 
 impl PackedWall {
     const NONE: PackedWall = PackedWall([0, 0, i32::MIN as u32]);
@@ -140,8 +146,8 @@ impl PackedWall {
 /// A timer on the wheel.
 #[derive(Clone, Debug)]
 enum Timer {
-    /// The task's next scheduled firing, due at `scheduled` (for cron tasks, the wall
-    /// instant; for interval tasks, derived from the tick).
+    /// The task's next scheduled firing, due at `wall` (for cron tasks, the wall
+    /// instant; for interval tasks, none: derived from the tick).
     Fire {
         task: Arc<str>,
         grid: Tick,

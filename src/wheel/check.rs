@@ -17,7 +17,11 @@ impl<T> Wheel<T> {
             self.elapsed,
             self.len,
             self.entries.len(),
-            self.free_head as i64
+            if self.free_head == NIL {
+                "NIL".to_owned()
+            } else {
+                self.free_head.to_string()
+            }
         );
         let walk = |list: Links| {
             let mut items = Vec::new();
