@@ -279,4 +279,25 @@ mod tests {
             .unwrap();
         assert_eq!(runs, 3);
     }
+
+    /// The history store's SQLite is built without the extensions no query here uses
+    /// (`.cargo/config.toml`): their code would otherwise be mapped into the daemon.
+    #[test]
+    fn sqlite_is_built_without_unused_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_checked(&dir.path().join("state.db")).unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .unwrap();
+        for gone in ["ENABLE_FTS3", "ENABLE_FTS5", "ENABLE_RTREE", "ENABLE_STAT4"] {
+            assert!(!options.iter().any(|o| o == gone), "{gone} in {options:?}");
+        }
+        for set in ["OMIT_JSON", "OMIT_LOAD_EXTENSION", "OMIT_SHARED_CACHE"] {
+            assert!(options.iter().any(|o| o == set), "{set} not in {options:?}");
+        }
+        // What the history does need still works: a row goes in and comes back.
+        write_batch(&mut conn, &[fired("a", 1)], 10).unwrap();
+        assert_eq!(state_of(&conn, "a").0, Some(1_000_000));
+    }
 }
