@@ -28,6 +28,7 @@ use jiff::{SignedDuration, Timestamp};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Overlap, Schedule, Task, Zone};
+use crate::engine::registry::{Keyed, Registry};
 use crate::reload::diff::Plan;
 use crate::schedule;
 use crate::wheel::{Key, Wheel};
@@ -188,6 +189,12 @@ struct Entry {
     last_wall: PackedWall,
 }
 
+impl Keyed for Entry {
+    fn id(&self) -> &str {
+        &self.task.id
+    }
+}
+
 /// A run waiting for a worker; the heap pops the highest priority, then the earliest.
 #[derive(Debug)]
 struct Ready {
@@ -231,9 +238,7 @@ pub struct Running {
 
 /// The scheduler state machine. See the module docs.
 pub struct Core {
-    /// Entries are boxed: a table bucket is then a key and a pointer, and the table's
-    /// spare capacity (up to half of it) costs 24 bytes a bucket, not an entry's size.
-    tasks: HashMap<Arc<str>, Box<Entry>>,
+    tasks: Registry<Entry>,
     wheel: Wheel<Timer>,
     ready: BinaryHeap<Ready>,
     running: HashMap<RunId, Running>,
@@ -267,7 +272,7 @@ impl Core {
     ) -> Core {
         let tasks = std::mem::take(&mut config.tasks);
         let mut core = Core {
-            tasks: HashMap::with_capacity(tasks.len()),
+            tasks: Registry::with_capacity(tasks.len()),
             wheel: Wheel::with_capacity(now.mono, tasks.len()),
             ready: BinaryHeap::new(),
             running: HashMap::new(),
@@ -366,7 +371,7 @@ impl Core {
     /// Adds a task and plans its first firing.
     fn add(&mut self, task: Arc<Task>, now: Now, boot: bool) {
         let id = task.id.clone();
-        let entry = Box::new(Entry {
+        self.tasks.insert(Entry {
             task,
             phase: now.mono,
             timer: None,
@@ -375,7 +380,6 @@ impl Core {
             queued: None,
             last_wall: PackedWall::NONE,
         });
-        self.tasks.insert(id.clone(), entry);
         self.plan(&id, now, boot);
     }
 
@@ -708,9 +712,9 @@ impl Core {
     pub fn clock_changed(&mut self, now: Now) {
         let ids: Vec<Arc<str>> = self
             .tasks
-            .iter()
-            .filter(|(_, e)| e.next_wall.is_some() && matches!(e.task.schedule, Schedule::Cron(..)))
-            .map(|(id, _)| id.clone())
+            .values()
+            .filter(|e| e.next_wall.is_some() && matches!(e.task.schedule, Schedule::Cron(..)))
+            .map(|e| e.task.id.clone())
             .collect();
         for id in ids {
             let Some(entry) = self.tasks.get_mut(&id) else {
@@ -728,9 +732,12 @@ impl Core {
             if let Some(key) = entry.timer.take() {
                 self.wheel.cancel(key);
             }
+            let task = entry.task.clone();
             let grid = now.tick_at(wall);
-            let deadline = grid.saturating_add(self.jitter(&self.tasks[&id].task.clone()));
-            let entry = self.tasks.get_mut(&id).expect("looked up above");
+            let deadline = grid.saturating_add(self.jitter(&task));
+            let Some(entry) = self.tasks.get_mut(&id) else {
+                continue;
+            };
             entry.timer = Some(self.wheel.insert(
                 deadline,
                 Timer::Fire {

@@ -8,6 +8,7 @@
 
 pub mod core;
 pub mod event;
+mod registry;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
