@@ -329,7 +329,8 @@ struct OnePass {
     config: Config,
     valid: usize,
     disabled: usize,
-    /// Every task_id read, in file order, duplicates included (see [`Walk::ids`]).
+    /// When tasks are only counted: every task_id read, duplicates included (see
+    /// [`Walk::ids`]).
     ids: Vec<std::sync::Arc<str>>,
 }
 
@@ -446,16 +447,23 @@ impl OnePass {
         Some(())
     }
 
-    /// The file's settings and counts; None when an id was read twice. Sorting the ids
-    /// takes a tenth of the memory a table of them does (16 bytes an id against about
-    /// 40 at a table's load, and 80 while it grows), and this is the moment the daemon
-    /// holds the file's text and all its tasks at once.
+    /// The file's settings and counts; None when an id was read twice. Kept tasks are
+    /// checked by sorting their positions (4 bytes a task, where a table of ids takes
+    /// about 40, and 80 while it grows): this is the moment the daemon holds the file's
+    /// text and all its tasks at once.
     fn finish(mut self) -> Option<(Config, usize, usize)> {
-        self.ids.sort_unstable();
-        if self.ids.windows(2).any(|w| w[0] == w[1]) {
-            return None;
-        }
-        Some((self.config, self.valid, self.disabled))
+        let tasks = &self.config.tasks;
+        let twice = if tasks.is_empty() {
+            self.ids.sort_unstable();
+            self.ids.windows(2).any(|w| w[0] == w[1])
+        } else {
+            // A task file holds at most 16 MiB, so far fewer than 2^32 tasks.
+            let mut order: Vec<u32> = (0..tasks.len()).map(|i| i as u32).collect();
+            let id = |i: u32| &*tasks[i as usize].id;
+            order.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
+            order.windows(2).any(|w| id(w[0]) == id(w[1]))
+        };
+        (!twice).then_some((self.config, self.valid, self.disabled))
     }
 }
 
@@ -735,8 +743,9 @@ struct Walk<'a> {
     disabled: usize,
     /// task_id to the index of its first definition.
     seen: HashMap<std::sync::Arc<str>, usize>,
-    /// In the one-pass read of the common case ([`one_pass`]): every task_id read, and
-    /// `seen` stays empty. Duplicates are found once, at the end ([`OnePass::finish`]).
+    /// Set in the one-pass read of the common case ([`one_pass`]), where `seen` stays
+    /// empty: duplicates are found once, at the end ([`OnePass::finish`]), among the
+    /// kept tasks or, when tasks are only counted, among the ids gathered here.
     ids: Option<Vec<std::sync::Arc<str>>>,
 }
 
@@ -872,7 +881,8 @@ impl<'de> Visitor<'de> for TaskSeed<'_, '_> {
             Ok(task) => {
                 // The task's own id, shared with it.
                 match &mut walk.ids {
-                    Some(ids) => ids.push(task.id.clone()),
+                    Some(ids) if !walk.keep => ids.push(task.id.clone()),
+                    Some(_) => {}
                     None => drop(walk.seen.insert(task.id.clone(), index)),
                 }
                 walk.valid += 1;

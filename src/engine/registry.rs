@@ -59,9 +59,8 @@ impl<E: Keyed> Registry<E> {
         let at = u32::try_from(self.entries.len()).expect("fewer than 2^32 tasks");
         self.entries.push(entry);
         let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(hash, at, |&i| {
-            hasher.hash_one(entries[i as usize].id())
-        });
+        self.index
+            .insert_unique(hash, at, |&i| hasher.hash_one(entries[i as usize].id()));
         None
     }
 
@@ -70,7 +69,9 @@ impl<E: Keyed> Registry<E> {
         let entries = &self.entries;
         let found = self
             .index
-            .find_entry(self.hasher.hash_one(id), |&i| entries[i as usize].id() == id)
+            .find_entry(self.hasher.hash_one(id), |&i| {
+                entries[i as usize].id() == id
+            })
             .ok()?;
         let (at, _) = found.remove();
         let last = self.entries.len() - 1;
