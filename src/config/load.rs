@@ -420,7 +420,7 @@ fn read_pieces(
             let next = one_pass(&pieces.piece(text, i), Format::Yaml, ctx, keep)?;
             match &mut whole {
                 None => whole = Some(next),
-                Some(w) => w.append(next)?,
+                Some(w) => w.append(next),
             }
         }
         whole
@@ -433,18 +433,17 @@ fn read_pieces(
         let first = read(0..half);
         Some((first?, reader.join().ok()??))
     })?;
-    first.append(second)?;
+    first.append(second);
     first.finish()
 }
 
 impl OnePass {
     /// Appends the read of the pieces that follow.
-    fn append(&mut self, next: OnePass) -> Option<()> {
+    fn append(&mut self, next: OnePass) {
         self.ids.extend(next.ids);
         self.config.tasks.extend(next.config.tasks);
         self.valid += next.valid;
         self.disabled += next.disabled;
-        Some(())
     }
 
     /// The file's settings and counts; None when an id was read twice. Kept tasks are
@@ -1360,7 +1359,6 @@ mod tests {
         assert_eq!((&*t[0].zone.name, &*t[4].zone.name), ("UTC", "Asia/Tokyo"));
     }
 
-    /// The hash tells every kind of small edit from the unchanged text.
     /// The common case collects ids without checking them, so an id read twice must
     /// send the file to the passes, in one piece or across pieces, and they report it.
     #[test]
@@ -1390,6 +1388,7 @@ mod tests {
         );
     }
 
+    /// The hash tells every kind of small edit from the unchanged text.
     #[test]
     fn the_content_hash_changes_with_any_edit() {
         let text =

@@ -735,9 +735,7 @@ impl Core {
             let task = entry.task.clone();
             let grid = now.tick_at(wall);
             let deadline = grid.saturating_add(self.jitter(&task));
-            let Some(entry) = self.tasks.get_mut(&id) else {
-                continue;
-            };
+            let entry = self.tasks.get_mut(&id).expect("looked up above");
             entry.timer = Some(self.wheel.insert(
                 deadline,
                 Timer::Fire {
@@ -818,6 +816,7 @@ impl Core {
             }
             self.plan(&id, now, false);
         }
+        self.tasks.reserve(plan.added.len());
         for task in &plan.added {
             self.add(task.clone(), now, false);
         }

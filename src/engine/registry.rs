@@ -77,12 +77,22 @@ impl<E: Keyed> Registry<E> {
         let last = self.entries.len() - 1;
         if at as usize != last {
             let moved = self.hasher.hash_one(self.entries[last].id());
-            // Every entry has its bucket, so the moved one's is there.
-            if let Some(slot) = self.index.find_mut(moved, |&i| i as usize == last) {
-                *slot = at;
-            }
+            let slot = self
+                .index
+                .find_mut(moved, |&i| i as usize == last)
+                .expect("every entry has its bucket");
+            *slot = at;
         }
         Some(self.entries.swap_remove(at as usize))
+    }
+
+    /// Makes room for `additional` more entries, exactly: a reload that adds a few
+    /// tasks to many must not double the entries' memory.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index
+            .reserve(additional, |&i| hasher.hash_one(entries[i as usize].id()));
     }
 
     pub fn values(&self) -> std::slice::Iter<'_, E> {
@@ -153,6 +163,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(reg.len(), model.len());
+                prop_assert_eq!(reg.index.len(), reg.entries.len());
             }
             for k in 0..40u8 {
                 let id = format!("t{k}");

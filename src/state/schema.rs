@@ -290,10 +290,25 @@ mod tests {
             .prepare("PRAGMA compile_options")
             .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
             .unwrap();
-        for gone in ["ENABLE_FTS3", "ENABLE_FTS5", "ENABLE_RTREE", "ENABLE_STAT4"] {
+        let gone = [
+            "ENABLE_FTS3",
+            "ENABLE_FTS5",
+            "ENABLE_RTREE",
+            "ENABLE_STAT4",
+            "ENABLE_DBSTAT_VTAB",
+            "SOUNDEX",
+        ];
+        for gone in gone {
             assert!(!options.iter().any(|o| o == gone), "{gone} in {options:?}");
         }
-        for set in ["OMIT_JSON", "OMIT_LOAD_EXTENSION", "OMIT_SHARED_CACHE"] {
+        let set = [
+            "OMIT_JSON",
+            "OMIT_LOAD_EXTENSION",
+            "OMIT_SHARED_CACHE",
+            "OMIT_DEPRECATED",
+            "DEFAULT_MEMSTATUS=0",
+        ];
+        for set in set {
             assert!(options.iter().any(|o| o == set), "{set} not in {options:?}");
         }
         // What the history does need still works: a row goes in and comes back.
