@@ -34,7 +34,7 @@ use crate::config::error::{FileError, FileErrorKind, Position, TaskError};
 use crate::config::schema::{self, RawDefaults, RawHeader, RawTask};
 use crate::config::split;
 use crate::config::validate::{self, Context};
-use crate::config::{Config, Task};
+use crate::config::{Config, Task, TaskId};
 use crate::io_message;
 
 /// Files larger than this are refused whole.
@@ -331,7 +331,7 @@ struct OnePass {
     disabled: usize,
     /// When tasks are only counted: every task_id read, duplicates included (see
     /// [`Walk::ids`]).
-    ids: Vec<std::sync::Arc<str>>,
+    ids: Vec<TaskId>,
 }
 
 /// The common case in one pass: a well-formed file whose every entry is valid and
@@ -741,11 +741,11 @@ struct Walk<'a> {
     valid: usize,
     disabled: usize,
     /// task_id to the index of its first definition.
-    seen: HashMap<std::sync::Arc<str>, usize>,
+    seen: HashMap<TaskId, usize>,
     /// Set in the one-pass read of the common case ([`one_pass`]), where `seen` stays
     /// empty: duplicates are found once, at the end ([`OnePass::finish`]), among the
     /// kept tasks or, when tasks are only counted, among the ids gathered here.
-    ids: Option<Vec<std::sync::Arc<str>>>,
+    ids: Option<Vec<TaskId>>,
 }
 
 impl<'a> Walk<'a> {

@@ -51,7 +51,7 @@ macro_rules! raw_struct {
 raw_struct!(
     /// One entry of `tasks` (or of the seed's top-level list).
     RawTask {
-        task_id: TaskId,
+        task_id: RawTaskId,
         interval_seconds: Option<Seconds<1>>,
         interval: Option<HumanDuration>,
         cron: Option<CronExpr>,
@@ -201,10 +201,10 @@ macro_rules! checked {
 
 /// A task id: `[A-Za-z0-9_.-]{1,64}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub String);
-checked!(TaskId, String);
+pub struct RawTaskId(pub String);
+checked!(RawTaskId, String);
 
-impl TryFrom<String> for TaskId {
+impl TryFrom<String> for RawTaskId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
@@ -213,7 +213,7 @@ impl TryFrom<String> for TaskId {
                 "invalid task_id {s:?}: use 1 to 64 of the characters A-Z a-z 0-9 _ . -"
             ));
         }
-        Ok(TaskId(s))
+        Ok(RawTaskId(s))
     }
 }
 

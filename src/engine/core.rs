@@ -27,7 +27,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Overlap, Schedule, Task, Zone};
+use crate::config::{Config, Overlap, Schedule, Task, TaskId, Zone};
 use crate::engine::registry::{Keyed, Registry};
 use crate::reload::diff::Plan;
 use crate::schedule;
@@ -150,13 +150,13 @@ enum Timer {
     /// The task's next scheduled firing, due at `wall` (for cron tasks, the wall
     /// instant; for interval tasks, none: derived from the tick).
     Fire {
-        task: Arc<str>,
+        task: TaskId,
         grid: Tick,
         wall: PackedWall,
     },
     /// A retry of a failed run.
     Retry {
-        task: Arc<str>,
+        task: TaskId,
         attempt: u32,
         scheduled: Timestamp,
     },
@@ -201,7 +201,7 @@ struct Ready {
     priority: i32,
     due: Tick,
     seq: u64,
-    task: Arc<str>,
+    task: TaskId,
     pending: Pending,
 }
 
@@ -229,7 +229,7 @@ impl Ord for Ready {
 #[derive(Debug)]
 pub struct Running {
     /// The task's id (the registry's key).
-    pub task: Arc<str>,
+    pub task: TaskId,
     pub attempt: u32,
     /// When the firing was due (before jitter), on the wall clock.
     pub scheduled: Timestamp,
@@ -252,7 +252,7 @@ pub struct Core {
     run_prefix: i64,
     /// Tasks that fired, with the grid point they fired for, waiting for
     /// [`Core::replan`].
-    unplanned: Vec<(Arc<str>, Tick)>,
+    unplanned: Vec<(TaskId, Tick)>,
     /// See [`Core::next_cron_memo`]: the instant the memo is for, and its entries by
     /// (pattern text, zone name).
     cron_memo: (Option<Timestamp>, CronMemo),
@@ -299,7 +299,7 @@ impl Core {
     /// Continues a task from its last firing before a restart: an interval task keeps
     /// its grid (and runs once now if a firing was missed); a cron task with
     /// `catch_up` runs once now if firings were missed, otherwise they are skipped.
-    fn resume(&mut self, id: &Arc<str>, last: Timestamp, now: Now) {
+    fn resume(&mut self, id: &TaskId, last: Timestamp, now: Now) {
         let Some(entry) = self.tasks.get_mut(id) else {
             return;
         };
@@ -384,7 +384,7 @@ impl Core {
     }
 
     /// Arms the task's next firing after `now` (or after its last grid point).
-    fn plan(&mut self, id: &Arc<str>, now: Now, boot: bool) {
+    fn plan(&mut self, id: &TaskId, now: Now, boot: bool) {
         let Some(entry) = self.tasks.get_mut(id) else {
             return;
         };
@@ -518,7 +518,7 @@ impl Core {
 
     fn fire(
         &mut self,
-        id: &Arc<str>,
+        id: &TaskId,
         grid: Tick,
         wall: Option<Timestamp>,
         deadline: Tick,
@@ -578,7 +578,7 @@ impl Core {
     }
 
     /// Applies the overlap policy to a firing (or retry) of a task.
-    fn admit(&mut self, id: &Arc<str>, pending: Pending, actions: &mut Vec<Action>) {
+    fn admit(&mut self, id: &TaskId, pending: Pending, actions: &mut Vec<Action>) {
         if !self.firing {
             return;
         }
@@ -630,7 +630,7 @@ impl Core {
         self.enqueue(id, pending);
     }
 
-    fn enqueue(&mut self, id: &Arc<str>, pending: Pending) {
+    fn enqueue(&mut self, id: &TaskId, pending: Pending) {
         let Some(entry) = self.tasks.get_mut(id) else {
             return;
         };
@@ -710,7 +710,7 @@ impl Core {
 
     /// The wall clock was set: place every cron firing again by its wall instant.
     pub fn clock_changed(&mut self, now: Now) {
-        let ids: Vec<Arc<str>> = self
+        let ids: Vec<TaskId> = self
             .tasks
             .values()
             .filter(|e| e.next_wall.is_some() && matches!(e.task.schedule, Schedule::Cron(..)))
@@ -801,13 +801,13 @@ impl Core {
         self.ready.retain(|r| !removed.contains(&&*r.task));
         for task in &plan.updated {
             if let Some(entry) = self.tasks.get_mut(&task.id) {
-                entry.task = Arc::new(same_id(task, &entry.task));
+                entry.task = task.clone();
             }
         }
         for task in &plan.replanned {
             let id = task.id.clone();
             if let Some(entry) = self.tasks.get_mut(&id) {
-                entry.task = Arc::new(same_id(task, &entry.task));
+                entry.task = task.clone();
                 entry.phase = now.mono;
                 entry.last_wall = PackedWall::NONE;
                 if !task.enabled {
@@ -849,14 +849,6 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
         .checked_shl(attempt.saturating_sub(1))
         .unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-/// The changed definition `new` of the task `old`, keeping `old`'s id allocation, which
-/// the registry's key and the timers share.
-fn same_id(new: &Task, old: &Task) -> Task {
-    let mut task = new.clone();
-    task.id = old.id.clone();
-    task
 }
 
 #[cfg(test)]

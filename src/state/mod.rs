@@ -25,13 +25,14 @@ mod schema;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rusqlite::Connection;
 use tracing::{error, warn};
+
+use crate::config::TaskId;
 
 pub use query::{history, HistoryRow};
 
@@ -43,7 +44,7 @@ pub const DB_FILE: &str = "state.db";
 pub enum Record {
     /// A task fired (a run was handed to a worker) for the firing due at `scheduled`.
     Fired {
-        task_id: Arc<str>,
+        task_id: TaskId,
         scheduled: Timestamp,
     },
     /// A run ended.
@@ -53,7 +54,7 @@ pub enum Record {
 /// An ended run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    pub task_id: Arc<str>,
+    pub task_id: TaskId,
     pub run_id: String,
     pub attempt: u32,
     pub scheduled: Timestamp,

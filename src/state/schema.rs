@@ -130,7 +130,7 @@ pub fn write_batch(conn: &mut Connection, batch: &[Record], limit: u32) -> rusql
                 }
                 Record::Ended(e) => {
                     run.execute(params![
-                        e.task_id,
+                        e.task_id.as_str(),
                         e.run_id,
                         e.attempt,
                         e.scheduled.as_microsecond(),
@@ -177,11 +177,10 @@ pub fn write_batch(conn: &mut Connection, batch: &[Record], limit: u32) -> rusql
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use jiff::Timestamp;
 
     use super::*;
+    use crate::config::TaskId;
     use crate::state::RunRecord;
 
     fn at(s: i64) -> Timestamp {
@@ -190,7 +189,7 @@ mod tests {
 
     fn ended(task: &str, run: &str, scheduled: i64, outcome: &'static str) -> Record {
         Record::Ended(RunRecord {
-            task_id: Arc::from(task),
+            task_id: TaskId::from(task),
             run_id: run.into(),
             attempt: 1,
             scheduled: at(scheduled),
@@ -205,7 +204,7 @@ mod tests {
 
     fn fired(task: &str, scheduled: i64) -> Record {
         Record::Fired {
-            task_id: Arc::from(task),
+            task_id: TaskId::from(task),
             scheduled: at(scheduled),
         }
     }
