@@ -97,6 +97,18 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
             .map(|p| p.0.into_boxed_path()),
         env,
         user: user.map(String::into_boxed_str),
+        kill_grace_secs: raw
+            .kill_grace_seconds
+            .or(d.kill_grace_seconds)
+            .map_or(secs(DEFAULT_KILL_GRACE.as_secs()), |s| secs(s.0)),
+        retry_backoff_secs: raw
+            .retry_backoff_seconds
+            .or(d.retry_backoff_seconds)
+            .map_or(secs(DEFAULT_RETRY_BACKOFF.as_secs()), |s| secs(s.0)),
+        jitter_secs: raw
+            .jitter_seconds
+            .or(d.jitter_seconds)
+            .map_or(0, |s| secs(s.0)),
     };
     Ok(Task {
         id: raw.task_id.0.into(),
@@ -113,20 +125,8 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
             .timeout_seconds
             .or(d.timeout_seconds)
             .map_or(0, |s| secs(s.0)),
-        kill_grace_secs: raw
-            .kill_grace_seconds
-            .or(d.kill_grace_seconds)
-            .map_or(secs(DEFAULT_KILL_GRACE.as_secs()), |s| secs(s.0)),
         overlap: raw.overlap.or(d.overlap).unwrap_or_default(),
         retries: raw.retries.or(d.retries).unwrap_or(0),
-        retry_backoff_secs: raw
-            .retry_backoff_seconds
-            .or(d.retry_backoff_seconds)
-            .map_or(secs(DEFAULT_RETRY_BACKOFF.as_secs()), |s| secs(s.0)),
-        jitter_secs: raw
-            .jitter_seconds
-            .or(d.jitter_seconds)
-            .map_or(0, |s| secs(s.0)),
         priority: raw.priority.or(d.priority).unwrap_or(0),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
         extra: (extra != Extra::default()).then(|| EXTRAS.with(|memo| intern(memo, extra))),
@@ -437,6 +437,7 @@ mod tests {
         assert_eq!(t.env().count(), 0);
         assert_eq!(&*t.zone.name, "UTC");
         assert_eq!(t.retries, 0);
+        assert!(t.extra.is_none(), "a task at the defaults keeps no extras");
     }
 
     #[test]
