@@ -430,6 +430,30 @@ fn missed_cron_firings_run_once_with_catch_up_and_are_skipped_without() {
     assert_eq!(first.scheduled.to_string(), "2026-01-01T04:00:00Z");
 }
 
+/// A clock step re-places a pending firing by the instant its timer stands for: a
+/// catch-up run due at start-up stays due at once (and runs once), and the hourly
+/// firings after it follow the new wall clock.
+#[test]
+fn a_clock_step_keeps_a_pending_catch_up() {
+    let yaml = "tasks:\n\
+        - {task_id: c, cron: '0 * * * *', entry_point: x, catch_up: true, overlap: allow}\n";
+    let last = [("c", "2026-01-01T01:00:00Z")];
+    let mut sim = Sim::with_history(yaml, "2026-01-01T04:30:00Z", &last);
+    // Before anything runs, the wall clock is stepped 10 minutes forward, to 04:40.
+    sim.now.wall += jiff::SignedDuration::from_mins(10);
+    sim.core.clock_changed(sim.now);
+    sim.run_until(1800 * S);
+    assert_eq!(
+        sim.starts_of("c"),
+        [0, 1200 * S],
+        "04:00 now, 05:00 in 20 minutes"
+    );
+    assert_eq!(
+        sim.started[0].1.scheduled.to_string(),
+        "2026-01-01T04:00:00Z"
+    );
+}
+
 /// Handing runs over ahead of their time moves no start: the same runs start at the same
 /// ticks, none before it is due, and each is handed over at most the lead early.
 #[test]

@@ -344,6 +344,13 @@ impl<T> Wheel<T> {
         Some(self.remove(key.index).2)
     }
 
+    /// Payload of a live entry; `None` for a stale key.
+    pub fn get(&self, key: Key) -> Option<&T> {
+        self.is_live(key)
+            .then(|| self.entries[key.index as usize].payload.as_ref())
+            .flatten()
+    }
+
     /// Deadline of a live entry; `None` for a stale key.
     pub fn deadline(&self, key: Key) -> Option<u64> {
         self.is_live(key)

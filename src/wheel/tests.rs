@@ -195,16 +195,22 @@ fn cancelling_the_minimum_rescans_the_slot() {
 fn stale_keys_are_rejected() {
     let mut w = Wheel::new(0);
     let k1 = w.insert(10, "one");
+    assert_eq!(w.get(k1), Some(&"one"));
     assert_eq!(w.cancel(k1), Some("one"));
-    assert_eq!((w.cancel(k1), w.deadline(k1)), (None, None));
+    assert_eq!(
+        (w.cancel(k1), w.deadline(k1), w.get(k1)),
+        (None, None, None)
+    );
     // The slab cell is reused with a new generation: the old key must not
     // touch the new entry.
     let k2 = w.insert(20, "two");
     assert_eq!(k2.index, k1.index);
     assert_ne!(k2, k1);
     assert_eq!((w.cancel(k1), w.deadline(k1), w.len()), (None, None, 1));
+    assert_eq!((w.get(k1), w.get(k2)), (None, Some(&"two")));
     w.check_invariants();
     assert_eq!(w.poll(20), Some((k2, 20, "two")));
+    assert_eq!(w.get(k2), None, "fired key is stale");
     assert_eq!(
         (w.cancel(k2), w.deadline(k2)),
         (None, None),
