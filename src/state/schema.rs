@@ -306,6 +306,7 @@ mod tests {
             "OMIT_SHARED_CACHE",
             "OMIT_DEPRECATED",
             "DEFAULT_MEMSTATUS=0",
+            "DEFAULT_PCACHE_INITSZ=0",
         ];
         for set in set {
             assert!(options.iter().any(|o| o == set), "{set} not in {options:?}");
