@@ -216,12 +216,6 @@ static NO_EXTRA: Extra = Extra {
     jitter_secs: 0,
 };
 
-impl Default for Extra {
-    fn default() -> Self {
-        NO_EXTRA.clone()
-    }
-}
-
 impl Task {
     /// True when the way the task fires differs (what the reload diff re-plans).
     pub fn schedule_differs(&self, other: &Task) -> bool {

@@ -13,6 +13,7 @@ use crate::config::schema::{
 use crate::config::{
     Argv, Command, Config, Extra, PythonTarget, Schedule, Task, DEFAULT_HISTORY_LIMIT,
     DEFAULT_KILL_GRACE, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
+    NO_EXTRA,
 };
 
 /// What validation needs from the machine.
@@ -129,7 +130,7 @@ pub fn task(raw: RawTask, d: &RawDefaults, ctx: &Context) -> Result<Task, FieldE
         retries: raw.retries.or(d.retries).unwrap_or(0),
         priority: raw.priority.or(d.priority).unwrap_or(0),
         catch_up: raw.catch_up.or(d.catch_up).unwrap_or(false),
-        extra: (extra != Extra::default()).then(|| EXTRAS.with(|memo| intern(memo, extra))),
+        extra: (extra != NO_EXTRA).then(|| EXTRAS.with(|memo| intern(memo, extra))),
     })
 }
 

@@ -100,7 +100,7 @@ pub struct StartRun {
 }
 
 /// An optional wall-clock instant in 12 bytes, where `Option<Timestamp>` takes 24:
-/// every task holds two and every pending firing one. Seconds in two halves (so the
+/// every task holds one and every pending firing one. Seconds in two halves (so the
 /// alignment is 4) and nanoseconds, with an out-of-range nanosecond for none.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct PackedWall([u32; 3]);
