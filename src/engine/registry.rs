@@ -36,17 +36,20 @@ impl<E: Keyed> Registry<E> {
     }
 
     pub fn get(&self, id: &str) -> Option<&E> {
-        let at = *self.index.find(self.hasher.hash_one(id), |&i| {
-            self.entries[i as usize].id() == id
-        })?;
-        Some(&self.entries[at as usize])
+        Some(&self.entries[self.position(id)?])
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut E> {
-        let at = *self.index.find(self.hasher.hash_one(id), |&i| {
+        let at = self.position(id)?;
+        Some(&mut self.entries[at])
+    }
+
+    /// Where the entry of `id` lies in `entries`.
+    fn position(&self, id: &str) -> Option<usize> {
+        let at = self.index.find(self.hasher.hash_one(id), |&i| {
             self.entries[i as usize].id() == id
         })?;
-        Some(&mut self.entries[at as usize])
+        Some(*at as usize)
     }
 
     /// Adds `entry`; an entry with the same id is replaced and returned.
