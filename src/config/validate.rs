@@ -11,9 +11,9 @@ use crate::config::schema::{
     CronKind, EntryPoint, RawDefaults, RawHeader, RawTask, TaskType, Zone,
 };
 use crate::config::{
-    Argv, Command, Config, Extra, PythonTarget, Schedule, Task, DEFAULT_HISTORY_LIMIT,
-    DEFAULT_KILL_GRACE, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF, DEFAULT_SHUTDOWN_GRACE,
-    NO_EXTRA,
+    Argv, Command, Config, CronPattern, Extra, Interval, PythonTarget, Schedule, Task,
+    DEFAULT_HISTORY_LIMIT, DEFAULT_KILL_GRACE, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRY_BACKOFF,
+    DEFAULT_SHUTDOWN_GRACE, NO_EXTRA,
 };
 
 /// What validation needs from the machine.
@@ -142,7 +142,8 @@ type Memo<T> = std::cell::RefCell<std::collections::HashSet<Arc<T>>>;
 
 thread_local! {
     static EXTRAS: Memo<Extra> = Memo::default();
-    static TEXTS: Memo<str> = Memo::default();
+    static INTERVALS: Memo<Interval> = Memo::default();
+    static CRONS: Memo<CronPattern> = Memo::default();
     /// By name: the zones of one file are few (the tz database holds about 600).
     static ZONES: std::cell::RefCell<Vec<Arc<Zone>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -175,16 +176,21 @@ where
     new
 }
 
-/// `text`, shared as [`intern`] shares.
-fn text(text: &str) -> Arc<str> {
-    TEXTS.with(|memo| intern(memo, text))
-}
-
 /// Empties the memos of shared values (see [`Memo`]).
 pub fn forget_shared() {
     EXTRAS.with(|set| set.borrow_mut().clear());
-    TEXTS.with(|set| set.borrow_mut().clear());
+    INTERVALS.with(|set| set.borrow_mut().clear());
+    CRONS.with(|set| set.borrow_mut().clear());
     ZONES.with(|zones| zones.borrow_mut().clear());
+}
+
+/// An interval schedule, shared as [`intern`] shares.
+fn interval(every: Duration, source: impl Into<Box<str>>) -> Schedule {
+    let value = Interval {
+        every,
+        source: source.into(),
+    };
+    Schedule::Interval(INTERVALS.with(|memo| intern(memo, value)))
 }
 
 fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
@@ -200,20 +206,22 @@ fn schedule(raw: &RawTask) -> Result<Schedule, FieldError> {
         return err("schedule", format!("set only one of {}", given.join(", ")));
     }
     if let Some(s) = raw.interval_seconds {
-        return Ok(Schedule::Interval {
-            every: Duration::from_secs(s.0),
-            source: text(&format!("{}s", s.0)),
-        });
+        return Ok(interval(Duration::from_secs(s.0), format!("{}s", s.0)));
     }
     if let Some(h) = &raw.interval {
-        return Ok(Schedule::Interval {
-            every: Duration::from_secs(h.seconds),
-            source: text(h.source.trim()),
-        });
+        return Ok(interval(Duration::from_secs(h.seconds), h.source.trim()));
     }
     match &raw.cron {
         Some(c) => Ok(match &c.kind {
-            CronKind::Pattern(p) => Schedule::Cron(p.clone(), text(c.source.trim())),
+            CronKind::Pattern(p) => Schedule::Cron(CRONS.with(|memo| {
+                intern(
+                    memo,
+                    CronPattern {
+                        pattern: p.clone(),
+                        source: c.source.trim().into(),
+                    },
+                )
+            })),
             CronKind::Reboot => Schedule::Reboot,
         }),
         None => err(
@@ -415,10 +423,13 @@ mod tests {
         );
         assert_eq!(
             t.schedule,
-            Schedule::Interval {
-                every: Duration::from_secs(5400),
-                source: "1h30m".into()
-            }
+            Schedule::Interval(
+                Interval {
+                    every: Duration::from_secs(5400),
+                    source: "1h30m".into()
+                }
+                .into()
+            )
         );
     }
 

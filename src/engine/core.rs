@@ -304,8 +304,8 @@ impl Core {
         let task = entry.task.clone();
         let elapsed = (now.wall.as_microsecond() - last.as_microsecond()).max(0) as u64;
         let catch_up = match &task.schedule {
-            Schedule::Interval { every, .. } => {
-                let every = (every.as_micros() as u64).max(1);
+            Schedule::Interval(i) => {
+                let every = (i.every.as_micros() as u64).max(1);
                 // The first grid point after now of the grid through `last`.
                 entry.phase = now.mono + every - elapsed % every;
                 if elapsed >= every {
@@ -316,7 +316,8 @@ impl Core {
                     None
                 }
             }
-            Schedule::Cron(cron, _) => {
+            Schedule::Cron(c) => {
+                let cron = &c.pattern;
                 entry.last_wall = PackedWall::new(Some(last));
                 let mut missed = 0u32;
                 let mut latest = None;
@@ -390,11 +391,12 @@ impl Core {
         }
         let task = entry.task.clone();
         let (grid, wall) = match &task.schedule {
-            Schedule::Interval { every, .. } => {
-                let every = (every.as_micros() as u64).max(1);
+            Schedule::Interval(i) => {
+                let every = (i.every.as_micros() as u64).max(1);
                 (schedule::next_on_grid(entry.phase, every, now.mono), None)
             }
-            Schedule::Cron(cron, source) => {
+            Schedule::Cron(c) => {
+                let (cron, source) = (&c.pattern, &c.source);
                 let after = entry.last_wall.get().map_or(now.wall, |l| l.max(now.wall));
                 match self.next_cron_memo(cron, source, &task.zone, after) {
                     Some(t) => (now.tick_at(t), Some(t)),
@@ -523,8 +525,8 @@ impl Core {
         entry.timer = None;
         let scheduled = wall.unwrap_or_else(|| now.wall_at(grid));
         entry.last_wall = PackedWall::new(Some(scheduled));
-        if let Schedule::Interval { every, .. } = &entry.task.schedule {
-            let every = (every.as_micros() as u64).max(1);
+        if let Schedule::Interval(i) = &entry.task.schedule {
+            let every = (i.every.as_micros() as u64).max(1);
             let missed = now.mono.saturating_sub(grid) / every;
             if missed > 0 {
                 info!(task_id = %id, missed, "firings missed while busy were coalesced into this one");

@@ -110,6 +110,9 @@ pub fn run(opts: &Options) -> Result<(), Fatal> {
             ),
         ));
     }
+    // The reader's buffers are free now; giving their pages back before the registry
+    // and the wheel are built keeps the start-up's peak near the daemon's resting size.
+    release_free_memory();
     let mut config = loaded.config;
     let mut content_hash = loaded.content_hash;
 

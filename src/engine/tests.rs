@@ -346,8 +346,8 @@ fn ten_thousand_tasks_through_a_simulated_year() {
     for task in &cfg.tasks {
         let got = by_task.get(&*task.id).cloned().unwrap_or_default();
         let expected: Vec<u64> = match &task.schedule {
-            Schedule::Interval { every, .. } => {
-                let e = every.as_micros() as u64;
+            Schedule::Interval(i) => {
+                let e = i.every.as_micros() as u64;
                 (1..).map(|k| k * e).take_while(|&t| t <= year).collect()
             }
             Schedule::Cron(..) => {

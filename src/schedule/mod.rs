@@ -40,8 +40,8 @@ pub fn next_cron(cron: &croner::Cron, zone: &Zone, after: Timestamp) -> Option<Z
 pub fn upcoming(schedule: &Schedule, zone: &Zone, from: Timestamp, n: usize) -> Vec<Zoned> {
     let mut out = Vec::with_capacity(n);
     match schedule {
-        Schedule::Interval { every, .. } => {
-            let Ok(step) = jiff::SignedDuration::try_from(*every) else {
+        Schedule::Interval(i) => {
+            let Ok(step) = jiff::SignedDuration::try_from(i.every) else {
                 return out;
             };
             let mut t = from;
@@ -53,7 +53,8 @@ pub fn upcoming(schedule: &Schedule, zone: &Zone, from: Timestamp, n: usize) -> 
                 out.push(t.to_zoned(zone.tz.clone()));
             }
         }
-        Schedule::Cron(cron, _) => {
+        Schedule::Cron(c) => {
+            let cron = &c.pattern;
             // Continue from the exact instant each call returned, so the second pass of
             // a repeated hour is not lost.
             let mut t = from;
@@ -84,7 +85,13 @@ mod tests {
     fn cron(expr: &str) -> Schedule {
         let c = CronExpr::try_from(expr.to_owned()).expect("valid cron");
         match c.kind {
-            CronKind::Pattern(p) => Schedule::Cron(p, expr.into()),
+            CronKind::Pattern(p) => Schedule::Cron(
+                crate::config::CronPattern {
+                    pattern: p,
+                    source: expr.into(),
+                }
+                .into(),
+            ),
             CronKind::Reboot => Schedule::Reboot,
         }
     }
@@ -282,10 +289,13 @@ mod tests {
 
     #[test]
     fn interval_upcoming_steps_from_the_start() {
-        let s = Schedule::Interval {
-            every: std::time::Duration::from_secs(5400),
-            source: "1h30m".into(),
-        };
+        let s = Schedule::Interval(
+            crate::config::Interval {
+                every: std::time::Duration::from_secs(5400),
+                source: "1h30m".into(),
+            }
+            .into(),
+        );
         let from: Timestamp = "2026-01-01T00:00:00Z".parse().expect("valid instant");
         let got: Vec<String> = upcoming(&s, &zone("UTC"), from, 2)
             .iter()
