@@ -321,7 +321,8 @@ const SPLIT_MIN_BYTES: usize = 64 * 1024;
 /// About how much text a piece holds. The parser keeps a whole piece's events in
 /// memory, many times its text: read whole, a 1.3 MB file of 10,000 tasks took the
 /// daemon's peak resident size to 30 MB; in pieces of this size, to 18 MB, with a
-/// shorter start-up (35 against 38 ms), as small buffers stay in the cache.
+/// shorter start-up (35 against 38 ms), as small buffers stay in the cache. Pieces of
+/// 8 KiB rather than 16 take 0.1 MB off the peak for about 1 ms of start-up.
 const PIECE_BYTES: usize = 8 * 1024;
 
 /// What a good file's one-pass read found.
