@@ -19,10 +19,14 @@ fn main() {
         .join("layout")
         .join("resident.ld");
     println!("cargo:rerun-if-changed={}", script.display());
+    // layout/profile.sh builds without both options: valgrind reads no symbols outside
+    // `.text`, and profiles are matched by name, so the layout does not matter there.
+    println!("cargo:rerun-if-env-changed=CRONWHEEL_NO_LAYOUT");
+    let plain = env::var_os("CRONWHEEL_NO_LAYOUT").is_some_and(|v| v == "1");
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     let linux_gnu = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux")
         && env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "gnu");
-    if !(release && linux_gnu) {
+    if !(release && linux_gnu) || plain {
         return;
     }
     if script.is_file() {

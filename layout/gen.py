@@ -14,10 +14,11 @@ gathered, it takes the windows it fills.
 
 A function's section is `.text.NAME`, or `.text.unlikely.NAME` (and so on) when the
 compiler judged it cold, hence the `.text.*` prefix of every pattern. A Rust symbol's
-trailing hash (`17h` and 16 hex digits, legacy mangling) is matched by `?` when no
-other function shares its name up to the hash, so that a rebuild after an unrelated
-change still matches; an instance of a generic function keeps its hash, so that the
-many other instances of it are not placed too. The functions of the first profile
+trailing hash (`17h` and 16 hex digits, legacy mangling) changes when the code around
+it does, so it is matched by `?` when few functions share the name up to the hash (a
+function, its closures, a few instances): a rebuild after a change still places them.
+An instance of a generic function used all over keeps its hash, so that its many
+other instances are not placed too. The functions of the first profile
 come first, then those only later profiles ran: a daemon that has started but not run
 a task yet touches the first part only.
 
@@ -31,9 +32,11 @@ import subprocess
 import sys
 from fnmatch import fnmatchcase
 
-CHECK_MIN = 0.90
+CHECK_MIN = 0.95
 # Fewer distinct instructions than this in a profile: the daemon did not start.
 MIN_INSTRUCTIONS = 20_000
+# Names shared by at most this many functions are matched without their hashes.
+GLOB_MAX = 4
 HASH = re.compile(r"17h[0-9a-f]{16}E$")
 OUTPUT_SECTION = ".text.resident"
 
@@ -82,11 +85,12 @@ def executed(profile, binary_name):
 
 
 def pattern(name, stems):
-    """The input section pattern of a function: its hash matched by `?` when no other
-    function of the binary shares its name up to the hash, else its exact name (one
-    instance of a generic function, not all of them)."""
+    """The input section pattern of a function: its hash matched by `?` when at most
+    GLOB_MAX functions of the binary share its name up to the hash (the closures of one
+    function, a few instances), else its exact name (one instance of a generic function
+    used all over, not all of them)."""
     stem = HASH.sub("", name)
-    if stem != name and stems.get(stem, 0) == 1:
+    if stem != name and stems.get(stem, 0) <= GLOB_MAX:
         name = stem + "17h" + "?" * 16 + "E"
     return ".text.*" + name
 

@@ -415,18 +415,12 @@ fn read_pieces(
         return None;
     }
     let half = pieces.count().div_ceil(2);
-    let read = |range: std::ops::Range<usize>| -> Option<OnePass> {
-        let mut whole: Option<OnePass> = None;
-        for i in range {
-            let next = one_pass(&pieces.piece(text, i), Format::Yaml, ctx, keep)?;
-            match &mut whole {
-                None => whole = Some(next),
-                Some(w) => w.append(next),
-            }
-        }
-        whole
+    let read = |range: std::ops::Range<usize>| -> Option<Vec<OnePass>> {
+        range
+            .map(|i| one_pass(&pieces.piece(text, i), Format::Yaml, ctx, keep))
+            .collect()
     };
-    let (mut first, second) = std::thread::scope(|s| {
+    let (first, second) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("load".into())
             .spawn_scoped(s, || read(half..pieces.count()))
@@ -434,11 +428,29 @@ fn read_pieces(
         let first = read(0..half);
         Some((first?, reader.join().ok()??))
     })?;
-    first.append(second);
-    first.finish()
+    OnePass::concat(first.into_iter().chain(second).collect())?.finish()
 }
 
 impl OnePass {
+    /// The reads of consecutive pieces as one, its lists allocated once at their
+    /// length: grown piece by piece, they would take up to twice that, and this is the
+    /// moment the file's text and all its tasks are held at once.
+    fn concat(parts: Vec<OnePass>) -> Option<OnePass> {
+        let tasks: usize = parts.iter().map(|p| p.config.tasks.len()).sum();
+        let ids: usize = parts.iter().map(|p| p.ids.len()).sum();
+        let mut parts = parts.into_iter();
+        let mut whole = parts.next()?;
+        whole
+            .config
+            .tasks
+            .reserve_exact(tasks - whole.config.tasks.len());
+        whole.ids.reserve_exact(ids - whole.ids.len());
+        for part in parts {
+            whole.append(part);
+        }
+        Some(whole)
+    }
+
     /// Appends the read of the pieces that follow.
     fn append(&mut self, next: OnePass) {
         self.ids.extend(next.ids);
