@@ -6,9 +6,13 @@
 //!   start of the program's text: the kernel maps code in 64 KiB windows around each
 //!   page touched, so gathered code takes fewer of them.
 //! - `-z pack-relative-relocs` stores the relocations of the position-independent
-//!   program compactly (DT_RELR; 120 KiB in the usual form, all read at every start).
+//!   program compactly (DT_RELR; 124 KiB in the usual form, all read at every start).
 //!   A program linked so needs glibc 2.36 or later to run, so the option is given only
 //!   for a native build on a system with such a glibc.
+//!
+//! `CRONWHEEL_PLAIN_LINK=1` links a release build as usual: for a linker that takes no
+//! GNU linker script, for a program to run on an older glibc than the build machine's,
+//! and for `layout/profile.sh` (valgrind reads no symbols outside `.text`).
 
 use std::env;
 use std::path::Path;
@@ -19,21 +23,23 @@ fn main() {
         .join("layout")
         .join("resident.ld");
     println!("cargo:rerun-if-changed={}", script.display());
-    // layout/profile.sh builds without both options: valgrind reads no symbols outside
-    // `.text`, and profiles are matched by name, so the layout does not matter there.
-    println!("cargo:rerun-if-env-changed=CRONWHEEL_NO_LAYOUT");
-    let plain = env::var_os("CRONWHEEL_NO_LAYOUT").is_some_and(|v| v == "1");
+    println!("cargo:rerun-if-env-changed=CRONWHEEL_PLAIN_LINK");
+    let plain = env::var_os("CRONWHEEL_PLAIN_LINK").is_some_and(|v| v == "1");
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     let linux_gnu = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux")
         && env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "gnu");
     if !(release && linux_gnu) || plain {
         return;
     }
-    if script.is_file() {
-        println!(
-            "cargo:rustc-link-arg-bin=cronwheel=-Wl,-T,{}",
-            script.display()
-        );
+    // `-T` and the path as two arguments to the compiler driver, so that a comma in the
+    // path is not taken for a separator; a path that is not UTF-8 cannot be passed.
+    match script.to_str() {
+        Some(path) if script.is_file() => {
+            println!("cargo:rustc-link-arg-bin=cronwheel=-T");
+            println!("cargo:rustc-link-arg-bin=cronwheel={path}");
+        }
+        Some(_) => {}
+        None => println!("cargo:warning=layout/resident.ld not used: its path is not UTF-8"),
     }
     let native = env::var("HOST").ok() == env::var("TARGET").ok();
     if native && glibc_version().is_some_and(|v| v >= (2, 36)) {

@@ -13,7 +13,7 @@ in normal operation spread over the whole `.text` makes nearly all of it residen
 gathered, it takes the windows it fills.
 
 A function's section is `.text.NAME`, or `.text.unlikely.NAME` (and so on) when the
-compiler judged it cold, hence the `.text.*` prefix of every pattern. A Rust symbol's
+compiler judged it cold, hence two patterns a function, `.text.NAME .text.*.NAME`. A Rust symbol's
 trailing hash (`17h` and 16 hex digits, legacy mangling) changes when the code around
 it does, so it is matched by `?` when few functions share the name up to the hash (a
 function, its closures, a few instances): a rebuild after a change still places them.
@@ -32,12 +32,19 @@ import subprocess
 import sys
 from fnmatch import fnmatchcase
 
-CHECK_MIN = 0.95
+# A new compiler changes the hashes of the generic instances named exactly (about one
+# name in eight): the check passes then, and the layout is written again at leisure.
+CHECK_MIN = 0.80
 # Fewer distinct instructions than this in a profile: the daemon did not start.
 MIN_INSTRUCTIONS = 20_000
 # Names shared by at most this many functions are matched without their hashes.
 GLOB_MAX = 4
 HASH = re.compile(r"17h[0-9a-f]{16}E$")
+# A crate disambiguator in a v0-mangled name (the standard library's): changes with
+# every compiler release.
+CRATE = re.compile(r"Cs[0-9A-Za-z]+_")
+# A numeric suffix that tells apart local functions of one name.
+SUFFIX = re.compile(r"(\.[0-9]+)+$")
 OUTPUT_SECTION = ".text.resident"
 
 
@@ -85,14 +92,20 @@ def executed(profile, binary_name):
 
 
 def pattern(name, stems):
-    """The input section pattern of a function: its hash matched by `?` when at most
-    GLOB_MAX functions of the binary share its name up to the hash (the closures of one
-    function, a few instances), else its exact name (one instance of a generic function
-    used all over, not all of them)."""
+    """The input section patterns of a function (`.text.NAME` and `.text.PREFIX.NAME`):
+    its hash matched by `?` when at most GLOB_MAX functions of the binary share its name
+    up to the hash (the closures of one function, a few instances), else its exact name
+    (one instance of a generic function used all over, not all of them); a crate
+    disambiguator of the standard library's names and a numeric suffix (`.123`) by `*`."""
+    suffix = ""
+    m = SUFFIX.search(name)
+    if m:
+        name, suffix = name[:m.start()], ".*"
     stem = HASH.sub("", name)
     if stem != name and stems.get(stem, 0) <= GLOB_MAX:
         name = stem + "17h" + "?" * 16 + "E"
-    return ".text.*" + name
+    name = CRATE.sub("Cs*_", name) + suffix
+    return f".text.{name} .text.*.{name}"
 
 
 def write(binary, out_path, profiles):
@@ -140,7 +153,8 @@ def write(binary, out_path, profiles):
 
 
 def check(binary, script):
-    pats = re.findall(r"^\s*\*\((\S+)\)\s*$", open(script).read(), re.M)
+    # The first pattern of each line, without its '.text.' prefix, against the names.
+    pats = re.findall(r"^\s*\*\(\.text\.(\S+) [^)]*\)\s*$", open(script).read(), re.M)
     if not pats:
         sys.exit(f"gen.py: no patterns in {script}")
     sections = subprocess.run(["readelf", "-SW", binary], check=True,
@@ -149,21 +163,19 @@ def check(binary, script):
         print(f"gen.py: {binary} has no {OUTPUT_SECTION} section: the release build did "
               f"not use {script}", file=sys.stderr)
         return 1
-    names = {n for _, _, n in functions(binary)}
-    # A pattern without its '.text.*' prefix is matched against symbol names.
-    bare = [p[len(".text.*"):] for p in pats]
-    exact = {b for b in bare if "?" not in b and "*" not in b}
-    by_stem = {}
-    for n in names:
-        by_stem.setdefault(HASH.sub("", n), []).append(n)
+    names = sorted({n for _, _, n in functions(binary)})
     matched = 0
-    for b in bare:
-        if b in exact:
-            matched += b in names or any(n.endswith(b) for n in names)
-        else:
-            matched += any(fnmatchcase(n, b) for n in by_stem.get(HASH.sub("", b.replace("?" * 16, "0" * 16)), []))
-    share = matched / len(bare)
-    print(f"gen.py: {matched} of {len(bare)} listed functions ({share:.1%}) are in {binary}")
+    for p in pats:
+        # Only the names that start with the pattern's literal head can match it.
+        head = re.split(r"[*?\[]", p, maxsplit=1)[0]
+        i = bisect.bisect_left(names, head)
+        while i < len(names) and names[i].startswith(head):
+            if fnmatchcase(names[i], p):
+                matched += 1
+                break
+            i += 1
+    share = matched / len(pats)
+    print(f"gen.py: {matched} of {len(pats)} listed functions ({share:.1%}) are in {binary}")
     if share < CHECK_MIN:
         print(f"gen.py: below {CHECK_MIN:.0%}: the code has moved on; write the layout "
               f"again with layout/profile.sh", file=sys.stderr)

@@ -5,7 +5,8 @@
 #
 #   layout/profile.sh
 #
-# Needs valgrind. Takes a few minutes: two daemon runs under callgrind.
+# Needs valgrind. Takes a minute or two: two release builds and two daemon runs under
+# callgrind.
 #   1. start-up on a file of 10,000 tasks (read in pieces on two threads, history
 #      on), a reload by SIGHUP, shutdown by SIGTERM; JSON log lines;
 #   2. the tasks of config/tasks.yaml beside tasks of every kind firing every second
@@ -17,20 +18,27 @@ ROOT="$(dirname "$LAYOUT")"
 command -v valgrind >/dev/null || { echo "profile.sh: needs valgrind" >&2; exit 2; }
 
 cd "$ROOT"
-# Without the layout (build.rs): valgrind reads no symbols outside `.text`. The
-# profiles name functions, and names do not depend on where the functions lie.
-CRONWHEEL_NO_LAYOUT=1 cargo build --release --locked
+# Linked as usual (build.rs): valgrind reads no symbols outside `.text`. The profiles
+# name functions, and names do not depend on where the functions lie.
+CRONWHEEL_PLAIN_LINK=1 cargo build --release --locked
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cronwheel"
 # The profiles and the daemons' logs stay here for a look afterwards.
 W="${CARGO_TARGET_DIR:-$ROOT/target}/layout"
 rm -rf "$W"
 mkdir -p "$W"
 
-# wait_for FILE TEXT [COUNT]: until FILE holds COUNT lines with TEXT (at most 5 min).
+PID=""
+# A daemon left running when this script stops early is stopped with it.
+trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; true' EXIT
+
+# wait_for FILE TEXT [COUNT]: until FILE holds COUNT lines with TEXT (at most 5 min),
+# while the daemon runs.
 wait_for() {
-    local n="${3:-1}"
+    local want="${3:-1}" have
     for _ in $(seq 1500); do
-        (($(grep -c -- "$2" "$1" || true) >= n)) && return 0
+        have=$(grep -sc -- "$2" "$1" || true)
+        ((${have:-0} >= want)) && return 0
+        kill -0 "$PID" 2>/dev/null || break
         sleep 0.2
     done
     echo "profile.sh: no '$2' in $1" >&2

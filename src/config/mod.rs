@@ -73,7 +73,7 @@ pub struct Interval {
 }
 
 /// A cron schedule: the parsed pattern and its text.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct CronPattern {
     pub pattern: std::sync::Arc<croner::Cron>,
     pub source: Box<str>,
@@ -81,8 +81,6 @@ pub struct CronPattern {
 
 // Equal texts parse to equal patterns, so the text alone is the key of the loader's
 // memo of schedules (equal values hash alike).
-impl Eq for CronPattern {}
-
 impl std::hash::Hash for CronPattern {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.source.hash(state);
