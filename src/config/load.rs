@@ -1360,12 +1360,18 @@ mod tests {
         assert_eq!(env(1), ["LANG=C", "PATH=/usr/bin"]);
         assert_eq!(env(2), ["LANG=de_DE", "PATH=/usr/bin"]);
         assert_eq!(t[2].working_dir(), Some(Path::new("/srv")));
-        let source = |i: usize| match &t[i].schedule {
-            crate::config::Schedule::Interval(i) => i.clone(),
+        let interval = |i: usize| match &t[i].schedule {
+            crate::config::Schedule::Interval(every) => every.clone(),
             other => panic!("{other:?}"),
         };
-        assert!(std::sync::Arc::ptr_eq(&source(0), &source(2)));
-        assert_eq!(&*source(0).source, "5s");
+        assert!(std::sync::Arc::ptr_eq(&interval(0), &interval(2)));
+        assert_eq!(&*interval(0).source, "5s");
+        let cron = |i: usize| match &t[i].schedule {
+            crate::config::Schedule::Cron(pattern) => pattern.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(std::sync::Arc::ptr_eq(&cron(3), &cron(4)));
+        assert_eq!(&*cron(3).source, "0 3 * * *");
         // The system zone (UTC here), and a zone two tasks name.
         assert!(std::sync::Arc::ptr_eq(&t[0].zone, &t[2].zone));
         assert!(std::sync::Arc::ptr_eq(&t[3].zone, &t[4].zone));
