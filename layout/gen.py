@@ -30,6 +30,7 @@ import bisect
 import re
 import subprocess
 import sys
+from collections import Counter
 from fnmatch import fnmatchcase
 
 # A new compiler changes the hashes of the generic instances named exactly (about one
@@ -97,23 +98,29 @@ def pattern(name, stems):
     up to the hash (the closures of one function, a few instances), else its exact name
     (one instance of a generic function used all over, not all of them); a crate
     disambiguator of the standard library's names and a numeric suffix (`.123`) by `*`."""
-    suffix = ""
-    m = SUFFIX.search(name)
-    if m:
-        name, suffix = name[:m.start()], ".*"
+    name, suffix = split_suffix(name)
     stem = HASH.sub("", name)
-    if stem != name and stems.get(stem, 0) <= GLOB_MAX:
+    if stem != name and stems[stem] <= GLOB_MAX:
         name = stem + "17h" + "?" * 16 + "E"
-    name = CRATE.sub("Cs*_", name) + suffix
+    name = CRATE.sub("Cs*_", name) + (".*" if suffix else "")
     return f".text.{name} .text.*.{name}"
+
+
+def split_suffix(name):
+    """A name and its numeric suffix ("" if none)."""
+    m = SUFFIX.search(name)
+    return (name[:m.start()], m.group()) if m else (name, "")
+
+
+def stem_of(name):
+    """A name without its numeric suffix and hash: what instances of it share."""
+    return HASH.sub("", split_suffix(name)[0])
 
 
 def write(binary, out_path, profiles):
     syms = functions(binary)
     starts = [s[0] for s in syms]
-    stems = {}
-    for _, _, n in syms:
-        stems[HASH.sub("", n)] = stems.get(HASH.sub("", n), 0) + 1
+    stems = Counter(stem_of(n) for _, _, n in syms)
     base = binary.rsplit("/", 1)[-1]
     groups, placed, seen = [], set(), 0
     for prof in profiles:
@@ -129,8 +136,6 @@ def write(binary, out_path, profiles):
                 hot.add(syms[i][2])
         groups.append((prof, sorted(hot - placed)))
         placed |= hot
-    if not placed:
-        sys.exit(f"gen.py: no instruction of {base} found in the profiles")
     size = sum(z for _, z, n in syms if n in placed)
     with open(out_path, "w") as f:
         f.write("/* The functions cronwheel runs in normal operation, gathered before .text so\n")
